@@ -1,0 +1,198 @@
+// Package admin is the proxy's REST admin API, the only way into its configuration. A write
+// answers 2xx only once it is durable in the store and live in the routing snapshot.
+package admin
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/routing"
+	"github.com/sipfed/terraform-provider-sip/proxy/state"
+	"github.com/sipfed/terraform-provider-sip/proxy/store"
+)
+
+// Config wires the API to the proxy.
+type Config struct {
+	Store  store.Store
+	Live   *state.Live
+	Tokens *Tokens
+	// Routing is the node's own settings (node FQDN, local domains, default federation routing
+	// domain), as the snapshot is built with them.
+	Routing routing.Options
+	// DNS serves the explain endpoint: the same resolver, and so the same cache, as the relay.
+	DNS routing.DNS
+	// ExternalPort is the port of the external SIP listener, for the SRV records to publish.
+	ExternalPort int
+	// Ready reports whether the proxy is ready to route (store loaded, listeners up).
+	Ready func() bool
+	// LiveTimeout bounds how long a write waits for its revision to go live.
+	LiveTimeout time.Duration
+	Gatherer    prometheus.Gatherer
+	Registerer  prometheus.Registerer
+	Log         *slog.Logger
+}
+
+// Server is the admin API's HTTP handler.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	metrics *metrics
+}
+
+// New returns the admin API handler.
+func New(cfg Config) *Server {
+	if cfg.LiveTimeout == 0 {
+		cfg.LiveTimeout = 10 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Routing.DefaultFederationRoutingDomain == "" {
+		cfg.Routing.DefaultFederationRoutingDomain = api.DefaultFederationRoutingDomain
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registerer)}
+
+	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("/readyz", s.readyz)
+	if cfg.Gatherer != nil {
+		s.mux.Handle("/metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+
+	v1 := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.authenticated(pattern, h)) }
+	for _, c := range []collection{domains(), routes(), peerSubjects()} {
+		v1(c.path, s.collectionHandler(c))
+		v1(c.path+"/{key}", s.itemHandler(c))
+	}
+	v1(api.PathFederationRoutingFQDN, s.routingFQDN)
+	v1(api.PathFederationService, s.federationService)
+	v1(api.PathIncomingACLs, s.incomingACLs)
+	v1(api.PathChanges, s.changes)
+	v1(api.PathRoute, s.route)
+	v1(api.PathNode, s.node)
+	v1(api.PathOpenAPI, serveOpenAPI)
+	v1("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "no such API path: " + r.URL.Path})
+	})
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil && !s.cfg.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+		return
+	}
+	if _, err := s.cfg.Store.Revision(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "revision": s.cfg.Live.Load().Revision()})
+}
+
+type actorKey struct{}
+
+// actor is the name of the token the request came with.
+func actor(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
+}
+
+// authenticated requires a bearer token, records the request and names the actor.
+func (s *Server) authenticated(pattern string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		name, ok := "", false
+		if tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); found {
+			name, ok = s.cfg.Tokens.Lookup(strings.TrimSpace(tok))
+		}
+		if !ok {
+			writeError(rec, &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized,
+				Message: "a valid bearer token is required (Authorization: Bearer <token>)"})
+		} else {
+			h(rec, r.WithContext(context.WithValue(r.Context(), actorKey{}, name)))
+		}
+		took := time.Since(start)
+		s.metrics.observe(r.Method, pattern, rec.status, took)
+		level := slog.LevelDebug
+		if r.Method != http.MethodGet || rec.status >= 400 {
+			level = slog.LevelInfo
+		}
+		s.cfg.Log.Log(r.Context(), level, "admin request", "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "actor", name, "remote", r.RemoteAddr, "took", took)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// setRevision reports the global revision on a response.
+func setRevision(w http.ResponseWriter, rev uint64) {
+	w.Header().Set(api.HeaderRevision, strconv.FormatUint(rev, 10))
+}
+
+// currentRevision reads the store's revision for a read's response header.
+func (s *Server) currentRevision(w http.ResponseWriter, r *http.Request) bool {
+	rev, err := s.cfg.Store.Revision(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return false
+	}
+	setRevision(w, rev)
+	return true
+}
+
+// waitLive holds a write's answer until its revision routes.
+func (s *Server) waitLive(ctx context.Context, rev uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LiveTimeout)
+	defer cancel()
+	if err := s.cfg.Live.WaitRevision(ctx, rev); err != nil {
+		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable,
+			Message: "the change is committed (revision " + strconv.FormatUint(rev, 10) + ") but not yet live in routing: " + err.Error()}
+	}
+	return nil
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sipfed_admin_requests_total", Help: "Admin API requests by method, path pattern and status.",
+		}, []string{"method", "path", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sipfed_admin_request_seconds", Help: "Admin API request latency; writes include fsync and the snapshot swap.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"method", "path"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.latency)
+	}
+	return m
+}
+
+func (m *metrics) observe(method, path string, status int, took time.Duration) {
+	m.requests.WithLabelValues(method, path, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(method, path).Observe(took.Seconds())
+}

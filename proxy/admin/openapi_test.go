@@ -1,0 +1,192 @@
+package admin_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/admin"
+)
+
+func TestOpenAPICopyInDocsIsCurrent(t *testing.T) {
+	docs, err := os.ReadFile("../../docs/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(docs, admin.OpenAPI) {
+		t.Fatal("docs/openapi.json differs from proxy/admin/openapi.json: run `make docs`")
+	}
+}
+
+// validator checks every request the client sends and every response the proxy gives against
+// the OpenAPI document.
+type validator struct {
+	t      *testing.T
+	router routers.Router
+	next   http.RoundTripper
+	seen   map[string]bool // operationId -> validated
+}
+
+func (v *validator) RoundTrip(req *http.Request) (*http.Response, error) {
+	v.t.Helper()
+	var reqBody []byte
+	if req.Body != nil {
+		reqBody, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
+	route, params, err := v.router.FindRoute(req)
+	if err != nil {
+		v.t.Errorf("%s %s: not in the OpenAPI document: %v", req.Method, req.URL.Path, err)
+		return v.next.RoundTrip(req)
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	}
+	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil {
+		v.t.Errorf("%s %s: request does not match the document: %v", req.Method, req.URL.Path, err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	resp, err := v.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	out.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(req.Context(), out); err != nil {
+		v.t.Errorf("%s %s -> %d: response does not match the document: %v\n%s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+	v.seen[route.Operation.OperationID+" "+resp.Status[:3]] = true
+	return resp, nil
+}
+
+func TestLiveTrafficMatchesOpenAPI(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := context.Background()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(admin.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		t.Fatalf("the OpenAPI document is invalid: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: a.srv.URL}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &validator{t: t, router: router, next: http.DefaultTransport, seen: map[string]bool{}}
+	c, err := api.NewClient(a.srv.URL, opsToken, api.WithHTTPClient(&http.Client{Transport: v}), api.WithRetry(api.Retry{Attempts: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d, etag, err := c.CreateFederatedDomain(ctx, api.FederatedDomain{Domain: "domaina.com", Type: api.DomainTypeAOL})
+	must(t, err)
+	_, _, err = c.CreateFederatedDomain(ctx, d)
+	if err == nil {
+		t.Fatal("duplicate create succeeded")
+	}
+	_, _, err = c.GetFederatedDomain(ctx, "domaina.com")
+	must(t, err)
+	d.Description = "changed"
+	_, etag, err = c.UpdateFederatedDomain(ctx, d, etag)
+	must(t, err)
+	_, err = c.ListFederatedDomains(ctx)
+	must(t, err)
+
+	r := api.NewStaticRoute()
+	r.DestinationPattern, r.NextHop = ".com.domaina.*", "192.0.2.1"
+	r, rEtag, err := c.CreateStaticRoute(ctx, r)
+	must(t, err)
+	r.Weight = 0
+	_, rEtag, err = c.UpdateStaticRoute(ctx, r, rEtag)
+	must(t, err)
+	_, _, err = c.GetStaticRoute(ctx, r.ID)
+	must(t, err)
+	_, err = c.ListStaticRoutes(ctx)
+	must(t, err)
+
+	_, sEtag, err := c.CreateTLSPeerSubject(ctx, api.TLSPeerSubject{Subject: "edge.domaina.com", Description: "A's edge"})
+	must(t, err)
+	_, err = c.ListTLSPeerSubjects(ctx)
+	must(t, err)
+	_, sEtag, err = c.UpdateTLSPeerSubject(ctx, api.TLSPeerSubject{Subject: "edge.domaina.com", Description: "A's new edge"}, sEtag)
+	must(t, err)
+	_, _, err = c.GetTLSPeerSubject(ctx, "edge.domaina.com")
+	must(t, err)
+	_, _, err = c.GetFederationRoutingFQDN(ctx)
+	must(t, err)
+	_, fEtag, err := c.SetFederationRoutingFQDN(ctx, "imp-public.example.com", "")
+	must(t, err)
+	_, _, err = c.GetFederationService(ctx)
+	must(t, err)
+	_, _, err = c.SetFederationService(ctx, false, "")
+	must(t, err)
+	_, err = c.ListIncomingACLs(ctx)
+	must(t, err)
+	_, err = c.ExplainRoute(ctx, "sip:bob@domaina.com")
+	must(t, err)
+	_, err = c.ExplainRoute(ctx, "sip:bob@nowhere.com")
+	must(t, err)
+	_, err = c.GetNode(ctx)
+	must(t, err)
+	_, err = c.ListChanges(ctx, 0)
+	must(t, err)
+
+	_, _, err = c.UpdateFederatedDomain(ctx, d, `"1"`) // stale: 412
+	if err == nil {
+		t.Fatal("stale update succeeded")
+	}
+	must(t, c.ResetFederationRoutingFQDN(ctx, fEtag))
+	must(t, c.DeleteTLSPeerSubject(ctx, "edge.domaina.com", sEtag))
+	must(t, c.DeleteStaticRoute(ctx, r.ID, rEtag))
+	must(t, c.DeleteFederatedDomain(ctx, "domaina.com", etag))
+	if _, _, err := c.GetFederatedDomain(ctx, "domaina.com"); err == nil {
+		t.Fatal("deleted domain still readable")
+	}
+	_, _, err = c.CreateFederatedDomain(ctx, api.FederatedDomain{Domain: "bad_domain"})
+	if err == nil {
+		t.Fatal("invalid domain accepted")
+	}
+
+	// Every operation of the document was exercised, except serving the document itself.
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.OperationID == "getOpenAPI" {
+				continue
+			}
+			found := false
+			for k := range v.seen {
+				if len(k) > len(op.OperationID) && k[:len(op.OperationID)+1] == op.OperationID+" " {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s %s (%s) was not exercised", method, path, op.OperationID)
+			}
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

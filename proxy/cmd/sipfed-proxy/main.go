@@ -1,0 +1,44 @@
+// Command sipfed-proxy is the SIP federation proxy: `serve` runs it, `route` asks a running proxy
+// to explain a routing decision.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `sipfed-proxy: a SIP federation proxy configured through its REST admin API.
+
+Usage:
+  sipfed-proxy serve [flags]        run the proxy (sipfed-proxy serve -h for flags)
+  sipfed-proxy route [flags] URI    explain how a running proxy routes a SIP URI
+  sipfed-proxy version              print the version
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "route":
+		err = route(os.Args[2:], os.Stdout)
+	case "version":
+		fmt.Println(version)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "sipfed-proxy: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sipfed-proxy: %v\n", err)
+		os.Exit(1)
+	}
+}

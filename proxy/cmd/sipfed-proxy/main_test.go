@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The tests run the proxy as a real process: the test binary re-executes itself as sipfed-proxy
+// when SIPFED_PROXY_MAIN is set, so no separate build is needed and coverage still counts.
+func TestMain(m *testing.M) {
+	if args := os.Getenv("SIPFED_PROXY_MAIN"); args != "" {
+		var argv []string
+		if err := json.Unmarshal([]byte(args), &argv); err != nil {
+			panic(err)
+		}
+		os.Args = append([]string{"sipfed-proxy"}, argv...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// proxyProcess is a sipfed-proxy running as a child process.
+type proxyProcess struct {
+	cmd      *exec.Cmd
+	endpoint string
+	stderr   *strings.Builder
+	exited   chan struct{}
+}
+
+const testToken = "crash-test-token-0123456789"
+
+func writeTokenFile(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(path, []byte("# test tokens\ncrash:"+testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startProxy runs `sipfed-proxy serve args...` and waits until its admin API is ready.
+func startProxy(t *testing.T, args ...string) *proxyProcess {
+	t.Helper()
+	addr := freePort(t)
+	args = append([]string{"serve", "--admin-addr", addr, "--node-fqdn", "imp1.example.com", "--local-domain", "example.com"}, args...)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "SIPFED_PROXY_MAIN="+encodeArgs(args))
+	p := &proxyProcess{cmd: cmd, endpoint: "http://" + addr, stderr: &strings.Builder{}, exited: make(chan struct{})}
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			p.stderr.WriteString(sc.Text() + "\n")
+		}
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() { p.kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			t.Fatalf("proxy exited during start:\n%s", p.stderr)
+		default:
+		}
+		resp, err := http.Get(p.endpoint + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("proxy not ready within 20s:\n%s", p.stderr)
+	return nil
+}
+
+func (p *proxyProcess) kill() {
+	if p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestServeRefusesBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--local-domain", "bad_domain"}, "--local-domain"},
+		{[]string{"--node-fqdn", "-x.example.com"}, "--node-fqdn"},
+		{[]string{"--dns-server", "127.0.0.1"}, "--dns-server"},
+		{[]string{"--admin-token-file", filepath.Join(dir, "missing")}, "admin token file"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+	}
+	for _, tc := range cases {
+		args := append([]string{"serve", "--data-dir", dir, "--admin-addr", "127.0.0.1:0"}, tc.args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, os.Args[0])
+		cmd.Env = append(os.Environ(), "SIPFED_PROXY_MAIN="+encodeArgs(args))
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err == nil {
+			t.Errorf("%v: proxy started", tc.args)
+			continue
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: error does not name %q:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
+
+func encodeArgs(args []string) string {
+	b, err := json.Marshal(args)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

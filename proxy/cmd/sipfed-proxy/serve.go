@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/admin"
+	"github.com/sipfed/terraform-provider-sip/proxy/routing"
+	"github.com/sipfed/terraform-provider-sip/proxy/server"
+)
+
+// stringsFlag is a repeatable flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+// serveFlags are the flags of `serve`; DESIGN.md fixes their names.
+type serveFlags struct {
+	dataDir        string
+	adminAddr      string
+	adminTokenFile string
+	localDomains   stringsFlag
+	nodeFQDN       string
+	defaultFedDom  string
+	dnsServers     stringsFlag
+	logLevel       string
+	logFormat      string
+}
+
+func parseServeFlags(args []string) (*serveFlags, error) {
+	f := &serveFlags{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory of the embedded bbolt store")
+	fs.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:7080", "listen address of the admin API")
+	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file of admin tokens, one per line as name:token (default: env SIPFED_TOKEN, else a generated token in DATA-DIR/admin.token)")
+	fs.Var(&f.localDomains, "local-domain", "a domain the enterprise hosts (repeatable)")
+	fs.StringVar(&f.nodeFQDN, "node-fqdn", "", "this node's FQDN (default: the host name)")
+	fs.StringVar(&f.defaultFedDom, "default-federation-routing-domain", api.DefaultFederationRoutingDomain, "clearing-house domain tried last for domains of type aol")
+	fs.Var(&f.dnsServers, "dns-server", "DNS server host:port for SRV discovery (repeatable; default: /etc/resolv.conf)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	return f, nil
+}
+
+func serve(args []string) error {
+	f, err := parseServeFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.config(log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return srv.Wait(ctx)
+}
+
+func (f *serveFlags) config(log *slog.Logger) (server.Config, error) {
+	cfg := server.Config{DataDir: f.dataDir, AdminAddr: f.adminAddr, Log: log}
+	tokens, err := loadTokens(f.adminTokenFile)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Tokens = tokens
+	node := f.nodeFQDN
+	if node == "" {
+		if node, err = os.Hostname(); err != nil {
+			return cfg, fmt.Errorf("--node-fqdn not given and the host name is unknown: %w", err)
+		}
+	}
+	node = api.NormalizeName(node)
+	if err := api.ValidateDomain("--node-fqdn", node); err != nil {
+		return cfg, err
+	}
+	var local []string
+	for _, d := range f.localDomains {
+		d = api.NormalizeName(d)
+		if err := api.ValidateDomain("--local-domain", d); err != nil {
+			return cfg, err
+		}
+		local = append(local, d)
+	}
+	def := api.NormalizeName(f.defaultFedDom)
+	if err := api.ValidateDomain("--default-federation-routing-domain", def); err != nil {
+		return cfg, err
+	}
+	for _, s := range f.dnsServers {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return cfg, fmt.Errorf("--dns-server %q: want host:port: %w", s, err)
+		}
+	}
+	if !isLoopback(f.adminAddr) && tokens == nil {
+		log.Warn("admin API on a non-loopback address with a generated token; give --admin-token-file for production", "admin_addr", f.adminAddr)
+	}
+	cfg.Routing = routing.Options{LocalDomains: local, NodeFQDN: node, DefaultFederationRoutingDomain: def}
+	return cfg, nil
+}
+
+// loadTokens reads the admin tokens: the token file, else SIPFED_TOKEN (named "env"), else nil,
+// and the server generates one.
+func loadTokens(file string) (*admin.Tokens, error) {
+	if file != "" {
+		return admin.LoadTokenFile(file)
+	}
+	if tok := os.Getenv("SIPFED_TOKEN"); tok != "" {
+		t, err := admin.NewTokens(map[string]string{"env": tok})
+		if err != nil {
+			return nil, fmt.Errorf("SIPFED_TOKEN: %w", err)
+		}
+		return t, nil
+	}
+	return nil, nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,80 @@
+// Package servertest starts a real sipfed-proxy in-process for tests: bbolt in a temporary
+// directory, the admin API on a loopback port, the SIP listeners on loopback ports.
+package servertest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/admin"
+	"github.com/sipfed/terraform-provider-sip/proxy/routing"
+	"github.com/sipfed/terraform-provider-sip/proxy/server"
+)
+
+// Token is the admin token every test proxy accepts, named "test" in the audit trail.
+const Token = "test-token-0123456789abcdef"
+
+// Proxy is a running test proxy.
+type Proxy struct {
+	*server.Server
+	Endpoint string
+	Token    string
+	Client   *api.Client
+	DataDir  string
+}
+
+// Option adjusts the configuration before start.
+type Option func(*server.Config)
+
+// WithRouting sets the node's routing options.
+func WithRouting(o routing.Options) Option { return func(c *server.Config) { c.Routing = o } }
+
+// WithDataDir reuses a data directory, e.g. to restart on the same store.
+func WithDataDir(dir string) Option { return func(c *server.Config) { c.DataDir = dir } }
+
+// Start starts a proxy and stops it when the test ends.
+func Start(t testing.TB, opts ...Option) *Proxy {
+	t.Helper()
+	tokens, err := admin.NewTokens(map[string]string{"test": Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logOut := io.Discard
+	if os.Getenv("SIPFED_TEST_LOG") != "" {
+		logOut = os.Stderr
+	}
+	cfg := server.Config{
+		DataDir:   t.TempDir(),
+		AdminAddr: "127.0.0.1:0",
+		Tokens:    tokens,
+		Routing: routing.Options{
+			NodeFQDN:     "imp1.example.com",
+			LocalDomains: []string{"example.com"},
+		},
+		Log: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := server.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("starting proxy: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("stopping proxy: %v", err)
+		}
+	})
+	client, err := api.NewClient(srv.AdminURL(), Token, api.WithRetry(api.Retry{Attempts: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Proxy{Server: srv, Endpoint: srv.AdminURL(), Token: Token, Client: client, DataDir: cfg.DataDir}
+}

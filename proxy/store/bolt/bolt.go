@@ -1,0 +1,422 @@
+// Package bolt is the embedded store: one bbolt file in the data directory, fsynced on every
+// commit, so one node needs no other server.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/store"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// FileName is the store's file inside the data directory.
+const FileName = "sipfed.db"
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketChanges = []byte("changes")
+	keyRevision   = []byte("revision")
+	objectsPrefix = "objects/"
+)
+
+// Store is a bbolt-backed store.Store.
+type Store struct {
+	db *bbolt.DB
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every commit: wakes watchers
+	closed  bool
+	done    chan struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Options tune the store.
+type Options struct {
+	// Timeout to wait for the file lock held by another process.
+	LockTimeout time.Duration
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = 5 * time.Second
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, FreelistType: bbolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("store %s is locked by another process (is another sipfed-proxy running on this data directory?)", path)
+		}
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	// Concurrent writers share one commit and one fsync; a short delay keeps a lone write fast.
+	db.MaxBatchDelay = time.Millisecond
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketChanges} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return &Store{db: db, changed: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// Path is the file the store lives in.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Close closes the store and ends every watch.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// record is the stored form of an object: create and mod revisions, then the value.
+func encodeRecord(create, mod uint64, value []byte) []byte {
+	b := make([]byte, 16+len(value))
+	binary.BigEndian.PutUint64(b, create)
+	binary.BigEndian.PutUint64(b[8:], mod)
+	copy(b[16:], value)
+	return b
+}
+
+func decodeRecord(kind, key string, b []byte) (store.Object, error) {
+	if len(b) < 16 {
+		return store.Object{}, fmt.Errorf("store: corrupt record %s/%s", kind, key)
+	}
+	return store.Object{
+		Kind:           kind,
+		Key:            key,
+		CreateRevision: binary.BigEndian.Uint64(b),
+		ModRevision:    binary.BigEndian.Uint64(b[8:]),
+		Value:          bytes.Clone(b[16:]),
+	}, nil
+}
+
+// changeRecord is the stored form of an event in the changes bucket, keyed by revision.
+type changeRecord struct {
+	Time   time.Time       `json:"time"`
+	Kind   string          `json:"kind"`
+	Key    string          `json:"key"`
+	Action string          `json:"action"`
+	Actor  string          `json:"actor"`
+	Value  json.RawMessage `json:"value,omitempty"`
+}
+
+func revKey(rev uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], rev)
+	return k[:]
+}
+
+func objectsBucket(kind string) []byte { return []byte(objectsPrefix + kind) }
+
+func (s *Store) Get(ctx context.Context, kind, key string) (store.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Object{}, err
+	}
+	var obj store.Object
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(objectsBucket(kind))
+		if b == nil {
+			return store.ErrNotFound
+		}
+		v := b.Get([]byte(key))
+		if v == nil {
+			return store.ErrNotFound
+		}
+		var err error
+		obj, err = decodeRecord(kind, key, v)
+		return err
+	})
+	return obj, s.wrap(err)
+}
+
+func (s *Store) List(ctx context.Context, kind string) ([]store.Object, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	var (
+		objs []store.Object
+		rev  uint64
+	)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		rev = readRevision(tx)
+		b := tx.Bucket(objectsBucket(kind))
+		if b == nil {
+			return nil
+		}
+		objs = make([]store.Object, 0, b.Stats().KeyN)
+		return b.ForEach(func(k, v []byte) error {
+			o, err := decodeRecord(kind, string(k), v)
+			objs = append(objs, o)
+			return err
+		})
+	})
+	return objs, rev, s.wrap(err)
+}
+
+func (s *Store) ListAll(ctx context.Context) ([]store.Object, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	var (
+		objs []store.Object
+		rev  uint64
+	)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		rev = readRevision(tx)
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			kind, ok := bytes.CutPrefix(name, []byte(objectsPrefix))
+			if !ok {
+				return nil
+			}
+			return b.ForEach(func(k, v []byte) error {
+				o, err := decodeRecord(string(kind), string(k), v)
+				objs = append(objs, o)
+				return err
+			})
+		})
+	})
+	return objs, rev, s.wrap(err)
+}
+
+func (s *Store) Revision(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var rev uint64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		rev = readRevision(tx)
+		return nil
+	})
+	return rev, s.wrap(err)
+}
+
+func readRevision(tx *bbolt.Tx) uint64 {
+	v := tx.Bucket(bucketMeta).Get(keyRevision)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func (s *Store) Put(ctx context.Context, kind, key string, value []byte, cond store.Cond, actor string) (store.Object, error) {
+	var obj store.Object
+	err := s.write(ctx, func(tx *bbolt.Tx, rev uint64, now time.Time) error {
+		b, err := tx.CreateBucketIfNotExists(objectsBucket(kind))
+		if err != nil {
+			return err
+		}
+		action := api.ActionCreate
+		create := rev
+		if old := b.Get([]byte(key)); old != nil {
+			prev, err := decodeRecord(kind, key, old)
+			if err != nil {
+				return err
+			}
+			if cond.MustNotExist {
+				return store.ErrExists
+			}
+			if cond.ModRevision != 0 && cond.ModRevision != prev.ModRevision {
+				return store.ErrRevisionMismatch
+			}
+			action, create = api.ActionUpdate, prev.CreateRevision
+		} else if cond.MustExist || cond.ModRevision != 0 {
+			return store.ErrNotFound
+		}
+		if err := b.Put([]byte(key), encodeRecord(create, rev, value)); err != nil {
+			return err
+		}
+		obj = store.Object{Kind: kind, Key: key, Value: value, CreateRevision: create, ModRevision: rev}
+		return logChange(tx, rev, changeRecord{Time: now, Kind: kind, Key: key, Action: action, Actor: actor, Value: value})
+	})
+	return obj, err
+}
+
+func (s *Store) Delete(ctx context.Context, kind, key string, cond store.Cond, actor string) (uint64, error) {
+	var deleted uint64
+	err := s.write(ctx, func(tx *bbolt.Tx, rev uint64, now time.Time) error {
+		b := tx.Bucket(objectsBucket(kind))
+		if b == nil {
+			return store.ErrNotFound
+		}
+		old := b.Get([]byte(key))
+		if old == nil {
+			return store.ErrNotFound
+		}
+		prev, err := decodeRecord(kind, key, old)
+		if err != nil {
+			return err
+		}
+		if cond.ModRevision != 0 && cond.ModRevision != prev.ModRevision {
+			return store.ErrRevisionMismatch
+		}
+		if err := b.Delete([]byte(key)); err != nil {
+			return err
+		}
+		deleted = rev
+		return logChange(tx, rev, changeRecord{Time: now, Kind: kind, Key: key, Action: api.ActionDelete, Actor: actor})
+	})
+	return deleted, err
+}
+
+// write runs fn in a batched read-write transaction at the next revision. bbolt may run fn more
+// than once (a failed member of a batch is retried alone), so fn only touches the transaction.
+func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx, rev uint64, now time.Time) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		rev := readRevision(tx) + 1
+		if err := fn(tx, rev, time.Now().UTC()); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyRevision, revKey(rev))
+	})
+	if err != nil {
+		return s.wrap(err)
+	}
+	s.notify()
+	return nil
+}
+
+func logChange(tx *bbolt.Tx, rev uint64, c changeRecord) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketChanges).Put(revKey(rev), data)
+}
+
+// notify wakes every watcher: the channel they wait on is closed and a new one takes its place.
+func (s *Store) notify() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *Store) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Store) Changes(ctx context.Context, since uint64, limit int) ([]store.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var evs []store.Event
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketChanges).Cursor()
+		for k, v := c.Seek(revKey(since + 1)); k != nil && (limit <= 0 || len(evs) < limit); k, v = c.Next() {
+			var rec changeRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("store: corrupt change %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			ev := store.Event{
+				Revision: binary.BigEndian.Uint64(k), Time: rec.Time, Kind: rec.Kind, Key: rec.Key,
+				Action: rec.Action, Actor: rec.Actor,
+			}
+			if rec.Value != nil {
+				ev.Value = bytes.Clone(rec.Value)
+			}
+			evs = append(evs, ev)
+		}
+		return nil
+	})
+	return evs, s.wrap(err)
+}
+
+// Watch reads the durable change log from fromRevision at the watcher's own pace, so a slow
+// watcher never holds up a write and never misses an event.
+func (s *Store) Watch(ctx context.Context, fromRevision uint64) (*store.Watch, error) {
+	if fromRevision == 0 {
+		fromRevision = 1
+	}
+	ch := make(chan store.Event, 256)
+	var (
+		errMu sync.Mutex
+		werr  error
+	)
+	go func() {
+		defer close(ch)
+		next := fromRevision
+		for {
+			wake := s.wait()
+			evs, err := s.Changes(ctx, next-1, 1024)
+			if err != nil {
+				if ctx.Err() == nil {
+					errMu.Lock()
+					werr = err
+					errMu.Unlock()
+				}
+				return
+			}
+			for _, ev := range evs {
+				select {
+				case ch <- ev:
+					next = ev.Revision + 1
+				case <-ctx.Done():
+					return
+				case <-s.done:
+					errMu.Lock()
+					werr = store.ErrClosed
+					errMu.Unlock()
+					return
+				}
+			}
+			if len(evs) == 1024 {
+				continue
+			}
+			select {
+			case <-wake:
+			case <-ctx.Done():
+				return
+			case <-s.done:
+				errMu.Lock()
+				werr = store.ErrClosed
+				errMu.Unlock()
+				return
+			}
+		}
+	}()
+	return store.NewWatch(ch, func() error {
+		errMu.Lock()
+		defer errMu.Unlock()
+		return werr
+	}), nil
+}
+
+func (s *Store) wrap(err error) error {
+	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		return store.ErrClosed
+	}
+	return err
+}
