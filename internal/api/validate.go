@@ -74,7 +74,7 @@ func validateLabel(field, name, l string) error {
 	}
 	for i := 0; i < len(l); i++ {
 		c := l[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
 			return FieldError(field, "%q: label %q has %q; only letters, digits and hyphens are allowed", truncate(name), truncate(l), rune(c))
 		}
 	}

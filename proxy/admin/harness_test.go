@@ -26,14 +26,14 @@ const (
 
 // testAPI is the admin API over a real bbolt store and a running syncer, served on loopback.
 type testAPI struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	store  store.Store
 	live   *state.Live
 	client *api.Client
 }
 
-func newTestAPI(t *testing.T) *testAPI {
+func newTestAPI(t testing.TB) *testAPI {
 	t.Helper()
 	st, err := bolt.Open(t.TempDir(), bolt.Options{})
 	if err != nil {
@@ -78,7 +78,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) apiError(t *testing.T) api.Error {
+func (r response) apiError(t testing.TB) api.Error {
 	t.Helper()
 	var eb api.ErrorBody
 	if err := json.Unmarshal(r.body, &eb); err != nil || eb.Error == nil {

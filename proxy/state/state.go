@@ -73,6 +73,9 @@ type Syncer struct {
 	live  *Live
 	log   *slog.Logger
 	cfg   routing.Config
+	// pending names the objects changed since the last swap, so that the next snapshot copies
+	// only what they touch instead of rebuilding 100k routes.
+	pending routing.Changes
 	// ready is closed once the first snapshot from the store is live.
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -108,22 +111,23 @@ func (s *Syncer) Ready() <-chan struct{} { return s.ready }
 // leads to a full reload, never to a stale snapshot that looks current.
 func (s *Syncer) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
-	for {
+	for ctx.Err() == nil {
 		err := s.follow(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, store.ErrClosed) {
+		switch {
+		case ctx.Err() != nil:
+			// Stopped on purpose; whatever follow returned is a consequence.
+		case errors.Is(err, store.ErrClosed):
 			return err
+		default:
+			s.log.Error("store watch ended; reloading", "error", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
 		}
-		s.log.Error("store watch ended; reloading", "error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
+	return nil
 }
 
 func (s *Syncer) follow(ctx context.Context) error {
@@ -139,7 +143,8 @@ func (s *Syncer) follow(ctx context.Context) error {
 	}
 	cfg.Revision = rev
 	s.cfg = cfg
-	s.swap()
+	s.pending = routing.Changes{}
+	s.publish(routing.Build(&s.cfg, s.opts), time.Now())
 	s.readyOnce.Do(func() { close(s.ready) })
 
 	wctx, cancel := context.WithCancel(ctx)
@@ -184,12 +189,19 @@ func (s *Syncer) applyEvent(ev store.Event) error {
 		return err
 	}
 	s.cfg.Revision = ev.Revision
+	s.pending.Add(ev.Kind, ev.Key)
 	return nil
 }
 
+// swap publishes a snapshot with the pending changes applied to the live one.
 func (s *Syncer) swap() {
 	start := time.Now()
-	snap := routing.Build(&s.cfg, s.opts)
+	snap := s.live.Load().Update(&s.cfg, s.pending)
+	s.pending = routing.Changes{}
+	s.publish(snap, start)
+}
+
+func (s *Syncer) publish(snap *routing.Snapshot, start time.Time) {
 	took := time.Since(start)
 	s.live.Store(snap)
 	if s.OnSwap != nil {
