@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/admin"
+	"github.com/sipfed/terraform-provider-sip/proxy/discovery"
+	"github.com/sipfed/terraform-provider-sip/proxy/relay"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/state"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
@@ -36,7 +38,11 @@ type Config struct {
 	// DataDir/admin.token (mode 0600): the API is never open.
 	Tokens  *admin.Tokens
 	Routing routing.Options
-	Log     *slog.Logger
+	// DNS configures SRV discovery; the relay and the explain endpoint share the resolver.
+	DNS discovery.Config
+	// SIP configures the relay; nil runs the admin API alone (tests of the API, tooling).
+	SIP *relay.Config
+	Log *slog.Logger
 }
 
 // Server is a running proxy.
@@ -44,6 +50,8 @@ type Server struct {
 	cfg       Config
 	store     store.Store
 	syncer    *state.Syncer
+	dns       *discovery.Resolver
+	relay     *relay.Relay
 	admin     *http.Server
 	adminLn   net.Listener
 	tokenFile string
@@ -95,6 +103,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		buildSeconds.Observe(took.Seconds())
 		revision.Set(float64(snap.Revision()))
 	}
+	dnsCfg := cfg.DNS
+	dnsCfg.Registerer = reg
+	if s.dns, err = discovery.New(dnsCfg); err != nil {
+		return nil, fmt.Errorf("DNS: %w", err)
+	}
+
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.goRun("syncer", func() error { return s.syncer.Run(runCtx) })
@@ -108,14 +122,33 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, ctx.Err()
 	}
 
+	externalPort := 0
+	if cfg.SIP != nil {
+		sipCfg := *cfg.SIP
+		sipCfg.Registerer, sipCfg.Logger = reg, cfg.Log
+		if sipCfg.NodeFQDN == "" {
+			sipCfg.NodeFQDN = cfg.Routing.NodeFQDN
+		}
+		if s.relay, err = relay.New(sipCfg, s.syncer.Live(), s.dns); err != nil {
+			cancel()
+			return nil, err
+		}
+		if ex := s.relay.ExternalAddrs(); len(ex) > 0 {
+			externalPort = int(ex[0].AddrPort().Port())
+		}
+		s.goRun("SIP relay", func() error { return s.relay.Run(runCtx) })
+	}
+
 	ln, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
 		cancel()
+		s.closeRelay()
 		return nil, fmt.Errorf("admin API listener %s: %w", cfg.AdminAddr, err)
 	}
 	s.adminLn = ln
 	handler := admin.New(admin.Config{
 		Store: st, Live: s.syncer.Live(), Tokens: s.cfg.Tokens, Routing: cfg.Routing,
+		DNS: s.dns, ExternalPort: externalPort,
 		Gatherer: reg, Registerer: reg, Log: cfg.Log,
 	})
 	s.admin = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -140,6 +173,15 @@ func (s *Server) goRun(name string, fn func() error) {
 	}()
 }
 
+// Relay is the SIP relay; nil when the proxy runs without SIP listeners.
+func (s *Server) Relay() *relay.Relay { return s.relay }
+
+func (s *Server) closeRelay() {
+	if s.relay != nil {
+		s.relay.Close()
+	}
+}
+
 // AdminURL is the admin API's base URL.
 func (s *Server) AdminURL() string { return "http://" + s.adminLn.Addr().String() }
 
@@ -159,7 +201,8 @@ func (s *Server) Wait(ctx context.Context) error {
 	return errors.Join(err, s.Close())
 }
 
-// Close stops serving: the admin API finishes requests in flight, then the store closes.
+// Close stops serving: the admin API and the relay finish what is in flight, then the store
+// closes.
 func (s *Server) Close() error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -81,7 +83,11 @@ func printExplanation(out io.Writer, ex api.RouteExplanation) {
 	fmt.Fprintln(out, "next hops, in order:")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for i, h := range ex.NextHops {
-		fmt.Fprintf(tw, "  %d.\t%s:%d\t%s\t%s\t%s %s\n", i+1, h.Address, h.Port, h.Transport, h.Host, h.Step, h.RouteID)
+		via := h.Step
+		if h.RouteID != "" {
+			via += " route " + h.RouteID
+		}
+		fmt.Fprintf(tw, "  %d.\t%s\t%s\t%s\t%s\n", i+1, net.JoinHostPort(h.Address, strconv.Itoa(h.Port)), h.Transport, h.Host, via)
 	}
 	_ = tw.Flush()
 }

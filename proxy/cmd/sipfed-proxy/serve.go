@@ -14,6 +14,9 @@ import (
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/admin"
+	"github.com/sipfed/terraform-provider-sip/proxy/discovery"
+	"github.com/sipfed/terraform-provider-sip/proxy/identity"
+	"github.com/sipfed/terraform-provider-sip/proxy/relay"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/server"
 )
@@ -33,6 +36,10 @@ type serveFlags struct {
 	nodeFQDN       string
 	defaultFedDom  string
 	dnsServers     stringsFlag
+	sipInternal    stringsFlag
+	sipExternal    stringsFlag
+	internalHop    string
+	tls            identity.Options
 	logLevel       string
 	logFormat      string
 }
@@ -47,6 +54,14 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.nodeFQDN, "node-fqdn", "", "this node's FQDN (default: the host name)")
 	fs.StringVar(&f.defaultFedDom, "default-federation-routing-domain", api.DefaultFederationRoutingDomain, "clearing-house domain tried last for domains of type aol")
 	fs.Var(&f.dnsServers, "dns-server", "DNS server host:port for SRV discovery (repeatable; default: /etc/resolv.conf)")
+	fs.Var(&f.sipInternal, "sip-internal", "SIP listener toward the enterprise's own servers: udp://, tcp:// or tls://host:port (repeatable)")
+	fs.Var(&f.sipExternal, "sip-external", "SIP listener toward partners, mutual TLS: tls://host:port (repeatable)")
+	fs.StringVar(&f.internalHop, "internal-next-hop", "", "where requests from partners go, e.g. 'sip:10.0.0.5:5060;transport=tcp'")
+	fs.StringVar(&f.tls.CertFile, "tls-cert", "", "PEM certificate served on TLS listeners and presented to partners")
+	fs.StringVar(&f.tls.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&f.tls.CAFile, "tls-ca", "", "PEM CA bundle partner certificates must chain to")
+	fs.StringVar(&f.tls.Ciphers, "tls-ciphers", "", "TLS 1.2 cipher suites, comma-separated (EC-only selections are refused: Lync/S4B peers do not support them)")
+	fs.StringVar(&f.tls.MinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -121,7 +136,50 @@ func (f *serveFlags) config(log *slog.Logger) (server.Config, error) {
 		log.Warn("admin API on a non-loopback address with a generated token; give --admin-token-file for production", "admin_addr", f.adminAddr)
 	}
 	cfg.Routing = routing.Options{LocalDomains: local, NodeFQDN: node, DefaultFederationRoutingDomain: def}
+	cfg.DNS = discovery.Config{Servers: f.dnsServers}
+	if cfg.SIP, err = f.sipConfig(); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// sipConfig builds the relay's configuration; nil when no SIP listener is asked for.
+func (f *serveFlags) sipConfig() (*relay.Config, error) {
+	if len(f.sipInternal) == 0 && len(f.sipExternal) == 0 {
+		return nil, nil
+	}
+	c := &relay.Config{}
+	for _, s := range f.sipInternal {
+		l, err := relay.ParseListener(s)
+		if err != nil {
+			return nil, fmt.Errorf("--sip-internal: %w", err)
+		}
+		c.Internal = append(c.Internal, l)
+	}
+	for _, s := range f.sipExternal {
+		l, err := relay.ParseListener(s)
+		if err != nil {
+			return nil, fmt.Errorf("--sip-external: %w", err)
+		}
+		c.External = append(c.External, l)
+	}
+	if f.internalHop != "" {
+		h, err := relay.ParseNextHop(f.internalHop)
+		if err != nil {
+			return nil, fmt.Errorf("--internal-next-hop: %w", err)
+		}
+		c.InternalNextHop = h
+	}
+	if f.tls.CertFile != "" || f.tls.KeyFile != "" || f.tls.CAFile != "" {
+		m, err := identity.Load(f.tls)
+		if err != nil {
+			return nil, err
+		}
+		c.TLS = m
+	} else if f.tls.Ciphers != "" {
+		return nil, errors.New("--tls-ciphers needs --tls-cert, --tls-key and --tls-ca")
+	}
+	return c, nil
 }
 
 // loadTokens reads the admin tokens: the token file, else SIPFED_TOKEN (named "env"), else nil,
