@@ -6,12 +6,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/admin"
+	"github.com/sipfed/terraform-provider-sip/proxy/relay"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/server"
 )
@@ -34,8 +36,27 @@ type Option func(*server.Config)
 // WithRouting sets the node's routing options.
 func WithRouting(o routing.Options) Option { return func(c *server.Config) { c.Routing = o } }
 
+// WithSIP runs the relay with these listeners and settings (use port 0 for listeners).
+func WithSIP(c relay.Config) Option { return func(cfg *server.Config) { cfg.SIP = &c } }
+
+// WithDNS points discovery at these servers (e.g. a miekg/dns server on loopback).
+func WithDNS(servers ...string) Option {
+	return func(c *server.Config) { c.DNS.Servers = servers }
+}
+
 // WithDataDir reuses a data directory, e.g. to restart on the same store.
 func WithDataDir(dir string) Option { return func(c *server.Config) { c.DataDir = dir } }
+
+func closedUDPPort(t testing.TB) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	_ = c.Close()
+	return addr
+}
 
 // Start starts a proxy and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Proxy {
@@ -58,6 +79,9 @@ func Start(t testing.TB, opts ...Option) *Proxy {
 		},
 		Log: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
+	// Tests are hermetic: DNS goes to a loopback port where nothing listens, so a lookup fails at
+	// once instead of reaching out. Tests that need DNS serve it and say so with WithDNS.
+	cfg.DNS.Servers = []string{closedUDPPort(t)}
 	for _, o := range opts {
 		o(&cfg)
 	}
