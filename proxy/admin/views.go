@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
-
-	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
@@ -90,7 +87,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := r.URL.Query().Get("uri")
-	req, err := ParseRequestURI(raw)
+	req, err := parseRequestURI(raw)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -102,23 +99,13 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ex)
 }
 
-// ParseRequestURI reads the user and domain of a SIP URI the way the relay reads a Request-URI.
-func ParseRequestURI(raw string) (routing.Request, error) {
-	if raw == "" {
-		return routing.Request{}, api.FieldError("uri", "is required, e.g. uri=sip:bob@domaina.com")
+// parseRequestURI reads the user and domain of a SIP URI the way the relay reads a Request-URI.
+func parseRequestURI(raw string) (routing.Request, error) {
+	u, err := api.ParseSIPURI("uri", raw)
+	if err != nil {
+		return routing.Request{}, err
 	}
-	if !strings.HasPrefix(raw, "sip:") && !strings.HasPrefix(raw, "sips:") {
-		return routing.Request{}, api.FieldError("uri", "%q is not a SIP URI (sip:user@domain)", raw)
-	}
-	var u sip.Uri
-	if err := sip.ParseUri(raw, &u); err != nil {
-		return routing.Request{}, api.FieldError("uri", "%q is not a SIP URI: %v", raw, err)
-	}
-	host := api.NormalizeName(u.Host)
-	if err := api.ValidateDomain("uri", host); err != nil {
-		return routing.Request{}, api.FieldError("uri", "%q: the host must be a domain: %s", raw, err.(*api.Error).Message)
-	}
-	return routing.Request{User: u.User, Domain: host}, nil
+	return routing.Request{User: u.User, Domain: u.Host}, nil
 }
 
 func (s *Server) node(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,94 @@
+package provider
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+
+	"github.com/sipfed/terraform-provider-sip/internal/api"
+)
+
+// apiDiagnostic turns a failed API call into a diagnostic the user can act on: what to fix and
+// where, rather than the bare HTTP error. action says what the provider was doing ("updating
+// federated domain \"x\"").
+func apiDiagnostic(endpoint, action string, err error) diag.Diagnostic {
+	var (
+		apiErr    *api.Error
+		opErr     *net.OpError
+		dnsErr    *net.DNSError
+		unknownCA x509.UnknownAuthorityError
+		badHost   x509.HostnameError
+		notTLS    tls.RecordHeaderError
+	)
+	switch {
+	case errors.Is(err, api.ErrPreconditionFailed):
+		return diag.NewErrorDiagnostic("Object changed outside Terraform",
+			fmt.Sprintf("Error %s: the object was changed on the proxy since Terraform last read it, so the change was "+
+				"refused rather than overwrite it (the admin API answered 412 to If-Match).\n\n"+
+				"Run `terraform apply -refresh-only` to review and accept the current values into the state (or run "+
+				"`terraform plan` without -refresh=false), then plan and apply again.\n\n%s", action, err))
+	case errors.Is(err, api.ErrUnauthorized):
+		return diag.NewErrorDiagnostic("sipfed admin API rejected the token",
+			fmt.Sprintf("Error %s: the admin API at %s answered 401. Check the provider's \"token\" (or %s): it must be "+
+				"the token part of a name:token line of the proxy's --admin-token-file.", action, endpoint, EnvToken))
+	case errors.As(err, &unknownCA), errors.As(err, &badHost):
+		return diag.NewErrorDiagnostic("sipfed admin API certificate not trusted",
+			fmt.Sprintf("Error %s: %s\n\nSet the provider's \"ca_cert\" (or %s) to the PEM of the CA that signed the "+
+				"admin API's certificate, and make sure the endpoint's host name is in the certificate.", action, err, EnvCACert))
+	case errors.As(err, &notTLS):
+		return diag.NewErrorDiagnostic("sipfed admin API does not speak TLS",
+			fmt.Sprintf("Error %s: %s\n\nThe endpoint %s is https:// but the server answered in plain HTTP; use http:// "+
+				"or enable TLS on the proxy's admin listener.", action, err, endpoint))
+	case errors.As(err, &apiErr) && apiErr.Field != "":
+		// JSON field names are the attribute names, so the API's field points at the config line.
+		return diag.NewAttributeErrorDiagnostic(path.Root(apiErr.Field), "sipfed admin API refused "+apiErr.Field,
+			fmt.Sprintf("Error %s: %s", action, err))
+	case errors.As(err, &apiErr):
+		return diag.NewErrorDiagnostic("sipfed admin API error", fmt.Sprintf("Error %s: %s", action, err))
+	case errors.As(err, &dnsErr), errors.As(err, &opErr), errors.Is(err, context.DeadlineExceeded):
+		return diag.NewErrorDiagnostic("Cannot reach the sipfed admin API",
+			fmt.Sprintf("Error %s: %s\n\nCheck the provider's \"endpoint\" (or %s), currently %s, and that "+
+				"sipfed-proxy is running with its admin API on that address (--admin-addr). A slow proxy may need "+
+				"a longer \"request_timeout\".", action, err, EnvEndpoint, endpoint))
+	}
+	return diag.NewErrorDiagnostic("sipfed provider error", fmt.Sprintf("Error %s: %s", action, err))
+}
+
+// Private state keeps the ETag of the last read or write. It is invisible to plans (an ETag
+// attribute would show "known after apply" on every change) yet travels with the resource from
+// refresh to apply, so a write is refused when the object changed in between.
+
+const privateETagKey = "etag"
+
+type privateGetter interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+}
+
+type privateSetter interface {
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+}
+
+func getETag(ctx context.Context, p privateGetter) (string, diag.Diagnostics) {
+	raw, diags := p.GetKey(ctx, privateETagKey)
+	if diags.HasError() || len(raw) == 0 {
+		return "", diags
+	}
+	var etag string
+	if err := json.Unmarshal(raw, &etag); err != nil {
+		// A private state written by another build: write without a precondition rather than fail.
+		return "", diags
+	}
+	return etag, diags
+}
+
+func setETag(ctx context.Context, p privateSetter, etag string) diag.Diagnostics {
+	raw, _ := json.Marshal(etag)
+	return p.SetKey(ctx, privateETagKey, raw)
+}

@@ -1,0 +1,174 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/sipfed/terraform-provider-sip/internal/api"
+)
+
+// SRV priority and weight of the published records unless set. With one target per domain they
+// only need to be valid; these are the values Microsoft publishes for its own
+// _sipfederationtls records, which partner admins recognise.
+const (
+	defaultSRVPriority = 100
+	defaultSRVWeight   = 1
+	// fallbackSRVPort is the reference's federation port, for a proxy that reports no external
+	// listener.
+	fallbackSRVPort = 5061
+)
+
+var (
+	_ datasource.DataSource              = (*federationSRVRecordsDataSource)(nil)
+	_ datasource.DataSourceWithConfigure = (*federationSRVRecordsDataSource)(nil)
+)
+
+func NewFederationSRVRecordsDataSource() datasource.DataSource {
+	return &federationSRVRecordsDataSource{}
+}
+
+type federationSRVRecordsDataSource struct {
+	data *providerData
+}
+
+type federationSRVRecordsModel struct {
+	Priority              types.Int64                `tfsdk:"priority"`
+	Weight                types.Int64                `tfsdk:"weight"`
+	Port                  types.Int64                `tfsdk:"port"`
+	NodeFQDN              types.String               `tfsdk:"node_fqdn"`
+	FederationRoutingFQDN types.String               `tfsdk:"federation_routing_fqdn"`
+	LocalDomains          []types.String             `tfsdk:"local_domains"`
+	Records               []federationSRVRecordModel `tfsdk:"records"`
+}
+
+type federationSRVRecordModel struct {
+	Domain   types.String `tfsdk:"domain"`
+	Name     types.String `tfsdk:"name"`
+	Priority types.Int64  `tfsdk:"priority"`
+	Weight   types.Int64  `tfsdk:"weight"`
+	Port     types.Int64  `tfsdk:"port"`
+	Target   types.String `tfsdk:"target"`
+}
+
+func (d *federationSRVRecordsDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_federation_srv_records"
+}
+
+func (d *federationSRVRecordsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	num := func(desc string) schema.Int64Attribute {
+		return schema.Int64Attribute{MarkdownDescription: desc, Computed: true}
+	}
+	str := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{MarkdownDescription: desc, Computed: true}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "The DNS SRV records the enterprise must publish so that partners find the proxy: one " +
+			"`_sipfederationtls._tcp.<domain>` record per local domain, all pointing at the federation routing FQDN on " +
+			"the external SIP port. Feed `records` to your DNS provider's SRV record resource. The target follows the " +
+			"`sip_federation_routing_fqdn` resource; reference that resource (or `depends_on` it) so the records are " +
+			"read after it is applied.",
+		Attributes: map[string]schema.Attribute{
+			"priority": schema.Int64Attribute{
+				MarkdownDescription: fmt.Sprintf("SRV priority of every record, 0 to 65535. Default: `%d`.", defaultSRVPriority),
+				Optional:            true,
+				Validators:          []validator.Int64{intRange(0, 65535)},
+			},
+			"weight": schema.Int64Attribute{
+				MarkdownDescription: fmt.Sprintf("SRV weight of every record, 0 to 65535. Default: `%d`.", defaultSRVWeight),
+				Optional:            true,
+				Validators:          []validator.Int64{intRange(0, 65535)},
+			},
+			"port": schema.Int64Attribute{
+				MarkdownDescription: fmt.Sprintf("Port partners connect to, when it differs from the proxy's external "+
+					"listener (e.g. behind a NAT that maps ports). Default: the port of the proxy's external SIP listener "+
+					"(`--sip-external`), or `%d` when the proxy reports none.", fallbackSRVPort),
+				Optional:   true,
+				Validators: []validator.Int64{port()},
+			},
+			"node_fqdn":               str("The proxy node's own FQDN."),
+			"federation_routing_fqdn": str("The federation routing FQDN: the target of every record."),
+			"local_domains": schema.ListAttribute{
+				MarkdownDescription: "The local domains the proxy hosts (`--local-domain`), sorted.",
+				Computed:            true,
+				ElementType:         types.StringType,
+			},
+			"records": schema.ListNestedAttribute{
+				MarkdownDescription: "One record per local domain, sorted by domain.",
+				Computed:            true,
+				NestedObject: schema.NestedAttributeObject{
+					Attributes: map[string]schema.Attribute{
+						"domain":   str("The local domain the record is for."),
+						"name":     str("The owner name, `_sipfederationtls._tcp.<domain>`."),
+						"priority": num("SRV priority."),
+						"weight":   num("SRV weight."),
+						"port":     num("SRV port."),
+						"target":   str("SRV target: the federation routing FQDN."),
+					},
+				},
+			},
+		},
+	}
+}
+
+func (d *federationSRVRecordsDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+	d.data = configuredData(req.ProviderData, &resp.Diagnostics)
+}
+
+func (d *federationSRVRecordsDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var cfg federationSRVRecordsModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	node, err := d.data.client.GetNode(ctx)
+	if err != nil {
+		resp.Diagnostics.Append(apiDiagnostic(d.data.endpoint, "reading the proxy node's settings", err))
+		return
+	}
+	if len(node.LocalDomains) == 0 {
+		resp.Diagnostics.AddWarning("The proxy hosts no local domain",
+			"The proxy was started without --local-domain, so there is no SRV record to publish.")
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, srvRecordsFor(cfg, node))...)
+}
+
+// srvRecordsFor computes the records to publish for a node: a pure function, tested without a proxy.
+func srvRecordsFor(cfg federationSRVRecordsModel, node api.Node) federationSRVRecordsModel {
+	prio, weight := int64(defaultSRVPriority), int64(defaultSRVWeight)
+	if !cfg.Priority.IsNull() {
+		prio = cfg.Priority.ValueInt64()
+	}
+	if !cfg.Weight.IsNull() {
+		weight = cfg.Weight.ValueInt64()
+	}
+	port := int64(node.ExternalPort)
+	if port == 0 {
+		port = fallbackSRVPort
+	}
+	if !cfg.Port.IsNull() {
+		port = cfg.Port.ValueInt64()
+	}
+	domains := append([]string(nil), node.LocalDomains...)
+	sort.Strings(domains)
+	cfg.NodeFQDN = types.StringValue(node.NodeFQDN)
+	cfg.FederationRoutingFQDN = types.StringValue(node.FederationRoutingFQDN)
+	cfg.LocalDomains = stringValues(domains)
+	cfg.Records = make([]federationSRVRecordModel, 0, len(domains))
+	for _, dom := range domains {
+		cfg.Records = append(cfg.Records, federationSRVRecordModel{
+			Domain:   types.StringValue(dom),
+			Name:     types.StringValue(api.FederationSRVName(dom)),
+			Priority: types.Int64Value(prio),
+			Weight:   types.Int64Value(weight),
+			Port:     types.Int64Value(port),
+			Target:   types.StringValue(node.FederationRoutingFQDN),
+		})
+	}
+	return cfg
+}
