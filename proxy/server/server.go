@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,9 @@ const GeneratedTokenFile = "admin.token"
 type Config struct {
 	DataDir   string
 	AdminAddr string
+	// AdminTLS, when set, serves the admin API over HTTPS: a bearer token must not cross a
+	// network in clear text.
+	AdminTLS *tls.Config
 	// Tokens guard the admin API. When nil, the proxy generates one and writes it to
 	// DataDir/admin.token (mode 0600): the API is never open.
 	Tokens  *admin.Tokens
@@ -139,7 +143,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.goRun("SIP relay", func() error { return s.relay.Run(runCtx) })
 	}
 
-	ln, err := net.Listen("tcp", cfg.AdminAddr)
+	var ln net.Listener
+	if cfg.AdminTLS != nil {
+		ln, err = tls.Listen("tcp", cfg.AdminAddr, cfg.AdminTLS)
+	} else {
+		ln, err = net.Listen("tcp", cfg.AdminAddr)
+	}
 	if err != nil {
 		cancel()
 		s.closeRelay()
@@ -183,7 +192,12 @@ func (s *Server) closeRelay() {
 }
 
 // AdminURL is the admin API's base URL.
-func (s *Server) AdminURL() string { return "http://" + s.adminLn.Addr().String() }
+func (s *Server) AdminURL() string {
+	if s.cfg.AdminTLS != nil {
+		return "https://" + s.adminLn.Addr().String()
+	}
+	return "http://" + s.adminLn.Addr().String()
+}
 
 // TokenFile is the file the generated admin token was written to; empty when tokens were given.
 func (s *Server) TokenFile() string { return s.tokenFile }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sipfed/terraform-provider-sip/internal/testpki"
 )
 
 // The tests run the proxy as a real process: the test binary re-executes itself as sipfed-proxy
@@ -120,9 +122,14 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--dns-server", "127.0.0.1"}, "--dns-server"},
 		{[]string{"--admin-token-file", filepath.Join(dir, "missing")}, "admin token file"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--admin-addr", "0.0.0.0:0"}, "HTTPS"},
+		{[]string{"--admin-tls-cert", filepath.Join(dir, "missing.pem")}, "go together"},
+		{[]string{"--tls-ciphers", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}, "--tls-ciphers"},
+		{[]string{"--sip-external", "tcp://127.0.0.1:0"}, "tls"},
+		{[]string{"--sip-internal", "sctp://127.0.0.1:0"}, "--sip-internal"},
 	}
 	for _, tc := range cases {
-		args := append([]string{"serve", "--data-dir", dir, "--admin-addr", "127.0.0.1:0"}, tc.args...)
+		args := append([]string{"serve", "--data-dir", dir, "--admin-addr", "127.0.0.1:0", "--node-fqdn", "imp1.example.com"}, tc.args...)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		cmd := exec.CommandContext(ctx, os.Args[0])
 		cmd.Env = append(os.Environ(), "SIPFED_PROXY_MAIN="+encodeArgs(args))
@@ -144,4 +151,35 @@ func encodeArgs(args []string) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// The reference's rule: Lync/S4B peers have no elliptic-curve cipher suites, so a selection of
+// EC suites only is refused at start, with the reason.
+func TestServeRefusesECOnlyCiphers(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.MustCA("test CA")
+	files, err := ca.MustIssue(testpki.LeafOptions{CN: "imp1.example.com", DNS: []string{"imp1.example.com"}, Key: testpki.RSA}).WriteFiles(dir, "proxy", ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(ciphers string) (string, error) {
+		args := []string{"serve", "--data-dir", dir, "--admin-addr", "127.0.0.1:0", "--node-fqdn", "imp1.example.com",
+			"--sip-internal", "tcp://127.0.0.1:0", "--tls-cert", files.Cert, "--tls-key", files.Key, "--tls-ca", files.CA,
+			"--tls-ciphers", ciphers}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, os.Args[0])
+		cmd.Env = append(os.Environ(), "SIPFED_PROXY_MAIN="+encodeArgs(args))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384")
+	if err == nil || !strings.Contains(out, "--tls-ciphers") || !strings.Contains(out, "Lync") {
+		t.Fatalf("EC-only selection: err %v, output:\n%s", err, out)
+	}
+	// A mixed selection starts (and runs until the deadline kills it).
+	out, err = run("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_AES_128_GCM_SHA256")
+	if !strings.Contains(out, "sipfed-proxy started") {
+		t.Fatalf("mixed selection did not start: %v\n%s", err, out)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +33,8 @@ type serveFlags struct {
 	dataDir        string
 	adminAddr      string
 	adminTokenFile string
+	adminTLSCert   string
+	adminTLSKey    string
 	localDomains   stringsFlag
 	nodeFQDN       string
 	defaultFedDom  string
@@ -50,6 +53,8 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory of the embedded bbolt store")
 	fs.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:7080", "listen address of the admin API")
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file of admin tokens, one per line as name:token (default: env SIPFED_TOKEN, else a generated token in DATA-DIR/admin.token)")
+	fs.StringVar(&f.adminTLSCert, "admin-tls-cert", "", "PEM certificate: serve the admin API over HTTPS (needed off loopback)")
+	fs.StringVar(&f.adminTLSKey, "admin-tls-key", "", "PEM private key of --admin-tls-cert")
 	fs.Var(&f.localDomains, "local-domain", "a domain the enterprise hosts (repeatable)")
 	fs.StringVar(&f.nodeFQDN, "node-fqdn", "", "this node's FQDN (default: the host name)")
 	fs.StringVar(&f.defaultFedDom, "default-federation-routing-domain", api.DefaultFederationRoutingDomain, "clearing-house domain tried last for domains of type aol")
@@ -132,8 +137,23 @@ func (f *serveFlags) config(log *slog.Logger) (server.Config, error) {
 			return cfg, fmt.Errorf("--dns-server %q: want host:port: %w", s, err)
 		}
 	}
-	if !isLoopback(f.adminAddr) && tokens == nil {
-		log.Warn("admin API on a non-loopback address with a generated token; give --admin-token-file for production", "admin_addr", f.adminAddr)
+	if (f.adminTLSCert == "") != (f.adminTLSKey == "") {
+		return cfg, errors.New("--admin-tls-cert and --admin-tls-key go together")
+	}
+	if f.adminTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.adminTLSCert, f.adminTLSKey)
+		if err != nil {
+			return cfg, fmt.Errorf("--admin-tls-cert/--admin-tls-key: %w", err)
+		}
+		cfg.AdminTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if !isLoopback(f.adminAddr) {
+		if cfg.AdminTLS == nil {
+			return cfg, fmt.Errorf("--admin-addr %s is not a loopback address: serve the admin API over HTTPS with --admin-tls-cert and --admin-tls-key, so that tokens do not cross the network in clear text", f.adminAddr)
+		}
+		if tokens == nil {
+			log.Warn("admin API off loopback with a generated token; give --admin-token-file for production", "admin_addr", f.adminAddr)
+		}
 	}
 	cfg.Routing = routing.Options{LocalDomains: local, NodeFQDN: node, DefaultFederationRoutingDomain: def}
 	cfg.DNS = discovery.Config{Servers: f.dnsServers}
@@ -143,12 +163,23 @@ func (f *serveFlags) config(log *slog.Logger) (server.Config, error) {
 	return cfg, nil
 }
 
-// sipConfig builds the relay's configuration; nil when no SIP listener is asked for.
+// sipConfig builds the relay's configuration; nil when no SIP listener is asked for. TLS flags
+// are checked even then: a mistake in them must not wait for the day a listener is added.
 func (f *serveFlags) sipConfig() (*relay.Config, error) {
+	var material *identity.Material
+	if f.tls.CertFile != "" || f.tls.KeyFile != "" || f.tls.CAFile != "" {
+		m, err := identity.Load(f.tls)
+		if err != nil {
+			return nil, err
+		}
+		material = m
+	} else if f.tls.Ciphers != "" {
+		return nil, errors.New("--tls-ciphers needs --tls-cert, --tls-key and --tls-ca")
+	}
 	if len(f.sipInternal) == 0 && len(f.sipExternal) == 0 {
 		return nil, nil
 	}
-	c := &relay.Config{}
+	c := &relay.Config{TLS: material}
 	for _, s := range f.sipInternal {
 		l, err := relay.ParseListener(s)
 		if err != nil {
@@ -169,15 +200,6 @@ func (f *serveFlags) sipConfig() (*relay.Config, error) {
 			return nil, fmt.Errorf("--internal-next-hop: %w", err)
 		}
 		c.InternalNextHop = h
-	}
-	if f.tls.CertFile != "" || f.tls.KeyFile != "" || f.tls.CAFile != "" {
-		m, err := identity.Load(f.tls)
-		if err != nil {
-			return nil, err
-		}
-		c.TLS = m
-	} else if f.tls.Ciphers != "" {
-		return nil, errors.New("--tls-ciphers needs --tls-cert, --tls-key and --tls-ca")
 	}
 	return c, nil
 }
