@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -59,6 +60,35 @@ func apiDiagnostic(endpoint, action string, err error) diag.Diagnostic {
 				"a longer \"request_timeout\".", action, err, EnvEndpoint, endpoint))
 	}
 	return diag.NewErrorDiagnostic("sipfed provider error", fmt.Sprintf("Error %s: %s", action, err))
+}
+
+// createFailed is the diagnostic of a failed create; when the object already exists on the proxy,
+// it says how to bring it under Terraform instead.
+func createFailed(endpoint, noun, id string, err error) diag.Diagnostics {
+	diags := diag.Diagnostics{apiDiagnostic(endpoint, fmt.Sprintf("creating %s %q", noun, id), err)}
+	if errors.Is(err, api.ErrConflict) {
+		diags.AddError(capitalize(noun)+" already exists",
+			fmt.Sprintf("To manage it with Terraform, import it: terraform import <address> %s (or an import block with id = %q).", id, id))
+	}
+	return diags
+}
+
+// updateFailed is the diagnostic of a failed update; when the object is gone from the proxy, it
+// says how to get a plan that creates it again.
+func updateFailed(endpoint, noun, id string, err error) diag.Diagnostics {
+	diags := diag.Diagnostics{apiDiagnostic(endpoint, fmt.Sprintf("updating %s %q", noun, id), err)}
+	if errors.Is(err, api.ErrNotFound) {
+		diags.AddError(capitalize(noun)+" deleted outside Terraform",
+			"Run `terraform apply -refresh-only` or plan again: Terraform will then plan to create it.")
+	}
+	return diags
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // Private state keeps the ETag of the last read or write. It is invisible to plans (an ETag

@@ -124,15 +124,9 @@ func (r *federatedDomainResource) Create(ctx context.Context, req resource.Creat
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	action := fmt.Sprintf("creating federated domain %q", plan.Domain.ValueString())
 	d, etag, err := r.data.client.CreateFederatedDomain(ctx, plan.toAPI())
 	if err != nil {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, action, err))
-		if errors.Is(err, api.ErrConflict) {
-			resp.Diagnostics.AddError("Federated domain already exists",
-				fmt.Sprintf("To manage it with Terraform, import it: terraform import <address> %s (or an import block with id = %q).",
-					plan.Domain.ValueString(), plan.Domain.ValueString()))
-		}
+		resp.Diagnostics.Append(createFailed(r.data.endpoint, "federated domain", plan.Domain.ValueString(), err)...)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(d))...)
@@ -167,14 +161,9 @@ func (r *federatedDomainResource) Update(ctx context.Context, req resource.Updat
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	action := fmt.Sprintf("updating federated domain %q", plan.Domain.ValueString())
 	d, etag, err := r.data.client.UpdateFederatedDomain(ctx, plan.toAPI(), etag)
 	if err != nil {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, action, err))
-		if errors.Is(err, api.ErrNotFound) {
-			resp.Diagnostics.AddError("Federated domain deleted outside Terraform",
-				"Run `terraform apply -refresh-only` or plan again: Terraform will then plan to create it.")
-		}
+		resp.Diagnostics.Append(updateFailed(r.data.endpoint, "federated domain", plan.Domain.ValueString(), err)...)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(d))...)

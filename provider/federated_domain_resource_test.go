@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -261,4 +262,26 @@ func TestAccFederatedDomain_preconditionFailed(t *testing.T) {
 		expectV2:        expectFederatedDomain(p, api.FederatedDomain{Domain: "partner.example", Description: "v2", Type: "lync", IncomingACL: "partner.example"}),
 		checkDestroy:    checkFederatedDomainsDestroyed(p),
 	})
+}
+
+// A domain someone already made on the proxy is not overwritten by a create: the apply fails and
+// says how to import it.
+func TestAccFederatedDomainResource_existingIsNotOverwritten(t *testing.T) {
+	p := servertest.Start(t)
+	existing := api.FederatedDomain{Domain: "taken.example", Description: "made by hand", Type: api.DomainTypeAOL, IncomingACL: "taken.example"}
+	if _, _, err := p.Client.CreateFederatedDomain(context.Background(), existing); err != nil {
+		t.Fatal(err)
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      federatedDomainConfig(p, `  domain = "taken.example"`),
+			ExpectError: regexp.MustCompile(`(?s)Federated domain already exists.*import it: terraform import <address>\s+taken\.example`),
+		}},
+	})
+	// The hand-made domain is untouched.
+	got, _, err := p.Client.GetFederatedDomain(context.Background(), "taken.example")
+	if err != nil || got != existing {
+		t.Fatalf("after the failed create: %+v %v, want %+v", got, err, existing)
+	}
 }

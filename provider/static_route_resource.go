@@ -257,11 +257,7 @@ func (r *staticRouteResource) Update(ctx context.Context, req resource.UpdateReq
 	}
 	sr, etag, err := r.data.client.UpdateStaticRoute(ctx, plan.toAPI(), etag)
 	if err != nil {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("updating static route %q", plan.ID.ValueString()), err))
-		if errors.Is(err, api.ErrNotFound) {
-			resp.Diagnostics.AddError("Static route deleted outside Terraform",
-				"Run `terraform apply -refresh-only` or plan again: Terraform will then plan to create it.")
-		}
+		resp.Diagnostics.Append(updateFailed(r.data.endpoint, "static route", plan.ID.ValueString(), err)...)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, staticRouteFromAPI(sr))...)

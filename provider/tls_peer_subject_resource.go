@@ -85,12 +85,7 @@ func (r *tlsPeerSubjectResource) Create(ctx context.Context, req resource.Create
 	}
 	s, etag, err := r.data.client.CreateTLSPeerSubject(ctx, plan.toAPI())
 	if err != nil {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("creating TLS peer subject %q", plan.Subject.ValueString()), err))
-		if errors.Is(err, api.ErrConflict) {
-			resp.Diagnostics.AddError("TLS peer subject already exists",
-				fmt.Sprintf("To manage it with Terraform, import it: terraform import <address> %s (or an import block with id = %q).",
-					plan.Subject.ValueString(), plan.Subject.ValueString()))
-		}
+		resp.Diagnostics.Append(createFailed(r.data.endpoint, "TLS peer subject", plan.Subject.ValueString(), err)...)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, tlsPeerSubjectFromAPI(s))...)
@@ -126,11 +121,7 @@ func (r *tlsPeerSubjectResource) Update(ctx context.Context, req resource.Update
 	}
 	s, etag, err := r.data.client.UpdateTLSPeerSubject(ctx, plan.toAPI(), etag)
 	if err != nil {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("updating TLS peer subject %q", plan.Subject.ValueString()), err))
-		if errors.Is(err, api.ErrNotFound) {
-			resp.Diagnostics.AddError("TLS peer subject deleted outside Terraform",
-				"Run `terraform apply -refresh-only` or plan again: Terraform will then plan to create it.")
-		}
+		resp.Diagnostics.Append(updateFailed(r.data.endpoint, "TLS peer subject", plan.Subject.ValueString(), err)...)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, tlsPeerSubjectFromAPI(s))...)
