@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/admin"
 	"github.com/sipfed/terraform-provider-sip/proxy/discovery"
@@ -90,6 +92,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	// sipgo logs through a package-wide logger, at Warn for routine connection bookkeeping; only
+	// its errors reach an operator's log.
+	sip.SetDefaultLogger(slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "sipgo"))
 	cfg, err := f.config(log)
 	if err != nil {
 		return err
@@ -231,6 +236,20 @@ func isLoopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// minLevel passes records at or above a level to the handler it wraps.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.min}
+}
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
 
 func newLogger(level, format string) (*slog.Logger, error) {
 	var l slog.Level
