@@ -15,6 +15,7 @@
 #
 # Usage: bench/run.sh [udp] [tcp] [tls]          (default: all three)
 # Env:   RATES="8000 10000 ..." DURATION=15 STEADY=40 OUT=bin/bench (bin/ is git-ignored)
+#        PROFILE=1 saves a CPU profile of the proxy per run (DIR/cpu.pprof; go tool pprof -top)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -135,6 +136,11 @@ run() {
 	t0=$(cpu_ticks "$PROXY")
 	local start end
 	start=$(date +%s.%N)
+	# PROFILE=1: a CPU profile of the proxy over the middle of the run, for a rate that fails.
+	if [ -n "${PROFILE:-}" ]; then
+		(sleep $((secs / 3)); curl -fsS -H "Authorization: Bearer $TOKEN" -o "$dir/cpu.pprof" \
+			"http://$ADMIN/debug/pprof/profile?seconds=$((secs / 3))" || true) &
+	fi
 	if [ "$tr" = tls ]; then
 		GOMAXPROCS=1 $PRIO taskset -c 0 bin/tlsload uac -target 127.0.0.1:5061 -rate "$rate" -duration "${secs}s" \
 			-cert "$PKI/partner.crt" -key "$PKI/partner.key" -ca "$PKI/ca.crt" >"$dir/uac.json" 2>"$dir/uac.log" || true

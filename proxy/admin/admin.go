@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,11 @@ func New(cfg Config) *Server {
 	v1(api.PathRoute, s.route)
 	v1(api.PathNode, s.node)
 	v1(api.PathOpenAPI, serveOpenAPI)
+	// Profiles for an operator chasing CPU or memory at 3 a.m.; they reveal internals, so they
+	// need a token like the rest.
+	v1("/debug/pprof/", pprof.Index)
+	v1("/debug/pprof/profile", pprof.Profile)
+	v1("/debug/pprof/trace", pprof.Trace)
 	v1("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "no such API path: " + r.URL.Path})
 	})

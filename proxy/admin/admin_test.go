@@ -285,3 +285,13 @@ func TestIfMatchRace(t *testing.T) {
 		t.Fatalf("%d changes, want %d: one create and one update per round", len(changes.Items), rounds+1)
 	}
 }
+
+func TestProfilesNeedAToken(t *testing.T) {
+	a := newTestAPI(t)
+	if r := a.do(http.MethodGet, "/debug/pprof/heap", "", nil, nil); r.status != http.StatusUnauthorized {
+		t.Fatalf("heap profile without a token: %d", r.status)
+	}
+	if r := a.do(http.MethodGet, "/debug/pprof/heap?debug=1", opsToken, nil, nil); r.status != http.StatusOK || len(r.body) == 0 {
+		t.Fatalf("heap profile with a token: %d", r.status)
+	}
+}
