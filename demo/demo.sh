@@ -89,7 +89,7 @@ cp -r examples/federation examples/modules "$DEMO/examples/"
 cd "$DEMO/examples/federation"
 # Only the local module needs installing: the provider comes from dev_overrides.
 terraform get -no-color >/dev/null
-terraform apply -auto-approve -input=false -no-color \
+terraform apply -auto-approve -input=false -no-color -compact-warnings \
   -var "aol_partner_domain=$AOL_DOMAIN" \
   -var "aol_partner_next_hop=127.0.0.1" \
   -var "aol_partner_next_hop_port=$EDGE_PORT" \
@@ -97,7 +97,7 @@ terraform apply -auto-approve -input=false -no-color \
   -var "aol_partner_tls_subject=$AOL_EDGE" \
   -var "lync_partner_domain=$LYNC_DOMAIN" \
   -var "lync_partner_tls_subject=$LYNC_EDGE" \
-  -var "federation_routing_fqdn=$ROUTING_FQDN" 2>&1 | grep -v -e '^Warning: Provider development overrides' -e '^│' -e '^╷' -e '^╵' -e '^$' || true
+  -var "federation_routing_fqdn=$ROUTING_FQDN"
 cd "$ROOT"
 
 say "how the proxy routes sip:alice@$AOL_DOMAIN (sipfed-proxy route)"
