@@ -56,7 +56,7 @@ func benchMessages(b *testing.B, transport string) {
 		routes:   []api.StaticRoute{route(partnerDomain, edge, transport, 1)},
 		subjects: []string{partnerEdge},
 	}.snapshot())
-	r, err := New(cfg, h, nil)
+	r, err := New(cfg, h, testDNS(b))
 	if err != nil {
 		b.Fatal(err)
 	}

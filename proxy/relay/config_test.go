@@ -69,3 +69,13 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestNewNeedsSnapshotsAndDNS(t *testing.T) {
+	cfg := Config{Internal: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}}}
+	if _, err := New(cfg, nil, testDNS(t)); err == nil {
+		t.Error("a relay without snapshots started")
+	}
+	if _, err := New(cfg, &holder{}, nil); err == nil {
+		t.Error("a relay without a DNS resolver started: it would bypass --dns-server")
+	}
+}

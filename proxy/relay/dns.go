@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -12,39 +11,6 @@ import (
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 )
-
-// systemDNS is the fallback when New gets no DNS: the system resolver, no cache.
-type systemDNS struct{}
-
-func (systemDNS) LookupSRV(ctx context.Context, domain string) (routing.SRVAnswer, error) {
-	_, srvs, err := net.DefaultResolver.LookupSRV(ctx, "sipfederationtls", "tcp", domain)
-	if err != nil {
-		return routing.SRVAnswer{}, err
-	}
-	var a routing.SRVAnswer
-	for _, s := range srvs {
-		rec := routing.SRVRecord{Priority: s.Priority, Weight: s.Weight, Port: s.Port, Target: strings.TrimSuffix(s.Target, ".")}
-		if addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", rec.Target); err == nil {
-			for _, ad := range addrs {
-				rec.Addrs = append(rec.Addrs, ad.Unmap())
-			}
-		}
-		a.Records = append(a.Records, rec)
-	}
-	return a, nil
-}
-
-func (systemDNS) LookupAddrs(ctx context.Context, host string) (routing.AddrAnswer, error) {
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil {
-		return routing.AddrAnswer{}, err
-	}
-	out := routing.AddrAnswer{Addrs: make([]netip.Addr, 0, len(addrs))}
-	for _, a := range addrs {
-		out.Addrs = append(out.Addrs, a.Unmap())
-	}
-	return out, nil
-}
 
 // resolveHops turns host, port and transport into next hops: one per address the host has.
 // sipgo is only ever given addresses: its own resolver does A before SRV and keeps one answer.

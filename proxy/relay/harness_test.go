@@ -20,6 +20,7 @@ import (
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/internal/testpki"
+	"github.com/sipfed/terraform-provider-sip/proxy/discovery"
 	"github.com/sipfed/terraform-provider-sip/proxy/identity"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 )
@@ -154,7 +155,7 @@ func startRelay(t *testing.T, cfg Config, snaps Snapshots) *Relay {
 		// The test machine is shared: its scheduling delays say nothing about the relay.
 		cfg.OverloadDelay = -1
 	}
-	r, err := New(cfg, snaps, nil)
+	r, err := New(cfg, snaps, testDNS(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,4 +356,21 @@ func counter(c prometheus.Counter) float64 {
 		return -1
 	}
 	return d.GetCounter().GetValue()
+}
+
+// testDNS is a real resolver pointed at a loopback port where nothing listens: the relay tests
+// route by IP literals, and any lookup fails at once instead of leaving the machine.
+func testDNS(t testing.TB) routing.DNS {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	_ = c.Close()
+	r, err := discovery.New(discovery.Config{Servers: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -96,7 +96,9 @@ func New(cfg Config, snaps Snapshots, dns routing.DNS) (*Relay, error) {
 		return nil, fmt.Errorf("relay: metrics: %w", err)
 	}
 	if dns == nil {
-		dns = systemDNS{}
+		// One resolver for routing, explain and the relay, configured by --dns-server: a second
+		// path to DNS would answer differently from what `sipfed-proxy route` explains.
+		return nil, errors.New("relay: no DNS resolver")
 	}
 	var marker [3]byte
 	_, _ = rand.Read(marker[:])
