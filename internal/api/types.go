@@ -54,6 +54,11 @@ type FederatedDomain struct {
 	Description      string `json:"description"`
 	Type             string `json:"type,omitempty"`
 	DirectFederation bool   `json:"direct_federation"`
+	// PeerSubjects, when set, are the only TLS peer subjects that may send for this domain and
+	// receive its traffic: a partner edge's certificate must present one of them. Each must be
+	// a TLS peer subject. Stored lower-cased, without duplicates, sorted. Empty: any TLS peer
+	// subject.
+	PeerSubjects []string `json:"peer_subjects,omitempty"`
 	// IncomingACL is the allow pattern this domain creates for inbound traffic. Read-only.
 	IncomingACL string `json:"incoming_acl,omitempty"`
 }

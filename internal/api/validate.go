@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -41,6 +42,11 @@ func ValidateDomain(field, s string) error {
 		return FieldError(field, "%q: the last label must not be all digits (an IP address is not a domain)", s)
 	}
 	return nil
+}
+
+// IsLocalhost reports whether a domain is localhost or a name under it (RFC 6761 6.3).
+func IsLocalhost(domain string) bool {
+	return domain == "localhost" || strings.HasSuffix(domain, ".localhost")
 }
 
 // ValidateHost checks a next hop: an IPv4 or IPv6 literal, or an RFC 1123 host name.
@@ -195,7 +201,25 @@ func (d *FederatedDomain) Normalize() {
 	d.Domain = NormalizeName(d.Domain)
 	d.Type = orDefault(strings.ToLower(d.Type), DefaultDomainType)
 	d.IncomingACL = ""
+	d.PeerSubjects = NormalizeNames(d.PeerSubjects)
 }
+
+// NormalizeNames normalizes each name, drops duplicates and sorts them; nil for none.
+func NormalizeNames(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, NormalizeName(n))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// MaxPeerSubjectsPerDomain bounds a federated domain's peer_subjects: a partner has a handful of
+// edges, and the list is checked on every request from the domain.
+const MaxPeerSubjectsPerDomain = 64
 
 // orDefault reads an empty enum as "unset": a client that leaves a string out and one that sends
 // it empty mean the same.
@@ -210,6 +234,17 @@ func orDefault(v, def string) string {
 func (d *FederatedDomain) Validate() error {
 	if err := ValidateDomain("domain", d.Domain); err != nil {
 		return err
+	}
+	if IsLocalhost(d.Domain) {
+		return FieldError("domain", "%q is the local host, never a partner: federating it would let any partner send as a local user", d.Domain)
+	}
+	if len(d.PeerSubjects) > MaxPeerSubjectsPerDomain {
+		return FieldError("peer_subjects", "has %d names; at most %d are allowed", len(d.PeerSubjects), MaxPeerSubjectsPerDomain)
+	}
+	for _, ps := range d.PeerSubjects {
+		if err := ValidateDomain("peer_subjects", ps); err != nil {
+			return err
+		}
 	}
 	if err := ValidateDescription("description", d.Description); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -19,7 +20,7 @@ func TestFederatedDomainLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := api.FederatedDomain{Domain: "domaina.com", Description: "Partner A", Type: "lync", IncomingACL: "domaina.com"}
-	if d != want {
+	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("created %+v, want %+v", d, want)
 	}
 	if etag != `"1"` {
@@ -293,5 +294,38 @@ func TestProfilesNeedAToken(t *testing.T) {
 	}
 	if r := a.do(http.MethodGet, "/debug/pprof/heap?debug=1", opsToken, nil, nil); r.status != http.StatusOK || len(r.body) == 0 {
 		t.Fatalf("heap profile with a token: %d", r.status)
+	}
+}
+
+func TestPeerSubjectsAreNormalizedAndBound(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := context.Background()
+	for _, s := range []string{"edge1.partner.com", "edge2.partner.com"} {
+		if _, _, err := a.client.CreateTLSPeerSubject(ctx, api.TLSPeerSubject{Subject: s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, _, err := a.client.CreateFederatedDomain(ctx, api.FederatedDomain{Domain: "partner.com",
+		PeerSubjects: []string{"Edge2.Partner.com", "edge1.partner.com", "EDGE1.partner.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"edge1.partner.com", "edge2.partner.com"}
+	if !reflect.DeepEqual(d.PeerSubjects, want) {
+		t.Fatalf("peer_subjects = %q, want %q (lower-cased, deduplicated, sorted)", d.PeerSubjects, want)
+	}
+	live, ok := a.live.Load().Domain("partner.com")
+	if !ok || !reflect.DeepEqual(live.PeerSubjects, want) {
+		t.Fatalf("live domain = %+v, want peer_subjects %q", live, want)
+	}
+	// Once no domain names it, the subject can go.
+	if _, _, err := a.client.UpdateFederatedDomain(ctx, api.FederatedDomain{Domain: "partner.com", PeerSubjects: []string{"edge1.partner.com"}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.client.DeleteTLSPeerSubject(ctx, "edge2.partner.com", ""); err != nil {
+		t.Fatalf("deleting a subject no domain names: %v", err)
+	}
+	if err := a.client.DeleteTLSPeerSubject(ctx, "edge1.partner.com", ""); !errors.Is(err, api.ErrConflict) {
+		t.Fatalf("deleting a subject a domain names: err = %v, want a conflict", err)
 	}
 }

@@ -26,6 +26,9 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	if _, _, err := a.client.CreateTLSPeerSubject(ctx, api.TLSPeerSubject{Subject: "edge.seed.com"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := a.client.CreateFederatedDomain(ctx, api.FederatedDomain{Domain: "bound.com", PeerSubjects: []string{"edge.seed.com"}}); err != nil {
+		t.Fatal(err)
+	}
 	routePath := api.PathStaticRoutes + "/" + route.ID
 	domainPath := api.PathFederatedDomains + "/seed.com"
 
@@ -102,6 +105,15 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{name: "unknown domain type", method: "POST", path: D, body: `{"domain":"x.com","type":"xmpp"}`, status: 400, code: api.CodeInvalidField, field: "type"},
 		{name: "description too long", method: "POST", path: D, body: `{"domain":"x.com","description":"` + strings.Repeat("é", 256) + `"}`, status: 400, code: api.CodeInvalidField, field: "description", message: "255"},
 		{name: "description with a newline", method: "POST", path: D, body: `{"domain":"x.com","description":"a\nb"}`, status: 400, code: api.CodeInvalidField, field: "description"},
+		{name: "a local domain as a federated domain", method: "POST", path: D, body: `{"domain":"Example.com"}`, status: 400, code: api.CodeInvalidField, field: "domain", message: "local domain"},
+		{name: "localhost as a federated domain", method: "POST", path: D, body: `{"domain":"localhost"}`, status: 400, code: api.CodeInvalidField, field: "domain", message: "local host"},
+		{name: "a name under localhost", method: "POST", path: D, body: `{"domain":"a.localhost"}`, status: 400, code: api.CodeInvalidField, field: "domain"},
+		{name: "IPv6 literal as domain", method: "POST", path: D, body: `{"domain":"[::1]"}`, status: 400, code: api.CodeInvalidField, field: "domain"},
+		{name: "peer_subjects naming no TLS peer subject", method: "POST", path: D, body: `{"domain":"x.com","peer_subjects":["edge.seed.com","edge.nobody.com"]}`, status: 400, code: api.CodeInvalidField, field: "peer_subjects", message: "edge.nobody.com"},
+		{name: "peer_subjects with a wildcard", method: "POST", path: D, body: `{"domain":"x.com","peer_subjects":["*.seed.com"]}`, status: 400, code: api.CodeInvalidField, field: "peer_subjects", message: "wildcard"},
+		{name: "peer_subjects not a list", method: "POST", path: D, body: `{"domain":"x.com","peer_subjects":"edge.seed.com"}`, status: 400, code: api.CodeInvalidField, field: "peer_subjects"},
+		{name: "update naming no TLS peer subject", method: "PUT", path: domainPath, body: `{"peer_subjects":["edge.nobody.com"]}`, status: 400, code: api.CodeInvalidField, field: "peer_subjects"},
+		{name: "delete of a peer subject a domain names", method: "DELETE", path: S + "/edge.seed.com", status: 409, code: api.CodeConflict, field: "subject", message: "bound.com"},
 		{name: "duplicate domain", method: "POST", path: D, body: `{"domain":"SEED.com"}`, status: 409, code: api.CodeConflict, field: "domain"},
 		{name: "domain key cannot change", method: "PUT", path: domainPath, body: `{"domain":"other.com"}`, status: 400, code: api.CodeInvalidField, field: "domain"},
 		{name: "update of a missing domain", method: "PUT", path: D + "/missing.com", body: `{"description":"x"}`, status: 404, code: api.CodeNotFound},

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -29,6 +30,11 @@ type collection struct {
 	load func(value []byte) (object, error)
 	// list wraps presented objects in the kind's list envelope.
 	list func(objs []object, rev uint64) any
+	// check, when set, validates an object against the node and the rest of the configuration
+	// before it is written (a create or a replace).
+	check func(ctx context.Context, s *Server, v object) error
+	// deletable, when set, refuses the delete of an object other objects depend on.
+	deletable func(ctx context.Context, s *Server, key string) error
 }
 
 // object is a value of a collection, whatever its type.
@@ -159,7 +165,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, c collection) {
 		}
 		v.setKey(id)
 	}
-	if err := v.validate(); err != nil {
+	if err := s.validate(r.Context(), c, v); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -208,7 +214,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, c collection, k
 		writeError(w, api.FieldError(c.keyField, "%q does not match the %q in the path; the key of a %s cannot change (create a new one instead)", v.key(), key, c.noun))
 		return
 	}
-	if err := v.validate(); err != nil {
+	if err := s.validate(r.Context(), c, v); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -241,6 +247,12 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, c collection, ke
 		writeError(w, err)
 		return
 	}
+	if c.deletable != nil {
+		if err := c.deletable(r.Context(), s, key); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	rev, err := s.cfg.Store.Delete(r.Context(), c.kind, key, cond, actor(r.Context()))
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, s.notFound(c, key))
@@ -256,6 +268,17 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, c collection, ke
 	}
 	setRevision(w, rev)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// validate checks an object on its own, then against the node and the configuration.
+func (s *Server) validate(ctx context.Context, c collection, v object) error {
+	if err := v.validate(); err != nil {
+		return err
+	}
+	if c.check != nil {
+		return c.check(ctx, s, v)
+	}
+	return nil
 }
 
 // newID returns a static route id: 12 hex digits, random, so that ids from different nodes of a

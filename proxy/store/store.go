@@ -20,6 +20,11 @@ var (
 	// ErrCompacted: a watch asked for history the store no longer keeps; re-read and watch anew.
 	ErrCompacted = errors.New("store: revision compacted")
 	ErrClosed    = errors.New("store: closed")
+	// ErrUnavailable: the store could not be reached and nothing was committed (503).
+	ErrUnavailable = errors.New("store: unavailable")
+	// ErrCommitUnknown: the write was sent but the store could not say whether it committed,
+	// e.g. a commit that timed out (504 commit_unknown). Re-read before retrying.
+	ErrCommitUnknown = errors.New("store: commit outcome unknown")
 )
 
 // Object is a stored value with its revisions.
@@ -54,6 +59,42 @@ type Event struct {
 	Value    []byte
 }
 
+// Op is one change of a Txn: a put, or a delete when Delete is set, under Cond.
+//
+// A side op (Side set) writes a record that is not configuration: it commits atomically with the
+// rest of the Txn, but it has no revision of its own, no audit entry, no watch event, and ListAll
+// does not return it. Idempotency keys and the route-marker key are side records. A side record
+// with a TTL is dropped some time after TTL has passed (never before); Get no longer returns it
+// once TTL has passed.
+type Op struct {
+	Kind   string
+	Key    string
+	Value  []byte
+	Delete bool
+	Cond   Cond
+	Side   bool
+	TTL    time.Duration
+}
+
+// TxnResult is what a committed Txn did: Revision is the highest revision it wrote (the store's
+// revision after it; unchanged when it wrote only side records), and Objects holds, per op in
+// order, the object as written (for a delete, only Kind, Key and ModRevision, the delete's
+// revision). A side record's ModRevision is the Txn's Revision.
+type TxnResult struct {
+	Revision uint64
+	Objects  []Object
+}
+
+// CondError says which op of a Txn failed its condition; Err is ErrExists, ErrNotFound or
+// ErrRevisionMismatch, so errors.Is sees through it.
+type CondError struct {
+	Index int
+	Err   error
+}
+
+func (e *CondError) Error() string { return e.Err.Error() }
+func (e *CondError) Unwrap() error { return e.Err }
+
 // Store is a revisioned key-value store of configuration objects. A write returns only after it is
 // durable.
 type Store interface {
@@ -66,6 +107,12 @@ type Store interface {
 	Put(ctx context.Context, kind, key string, value []byte, cond Cond, actor string) (Object, error)
 	// Delete removes a key; it returns the revision of the delete.
 	Delete(ctx context.Context, kind, key string, cond Cond, actor string) (uint64, error)
+	// Txn commits ops atomically, all or none. Every configuration op gets a revision above the
+	// store's current one: a backend may give them all one revision (etcd) or number them in op
+	// order (bbolt); either way the audit trail and the watch show one event per op. Every
+	// condition is checked before anything is written, and the first op whose condition fails
+	// is named in a *CondError. Get reads side records too.
+	Txn(ctx context.Context, ops []Op, actor string) (TxnResult, error)
 	// Revision is the revision of the last committed write (0 for an empty store).
 	Revision(ctx context.Context) (uint64, error)
 	// Changes returns up to limit events with a revision greater than since, oldest first.

@@ -28,16 +28,22 @@ var (
 	bucketChanges = []byte("changes")
 	keyRevision   = []byte("revision")
 	objectsPrefix = "objects/"
+	sidePrefix    = "side/"
 )
+
+// sidePurgeEvery is how often a write also drops expired side records.
+const sidePurgeEvery = time.Minute
 
 // Store is a bbolt-backed store.Store.
 type Store struct {
 	db *bbolt.DB
 
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every commit: wakes watchers
-	closed  bool
-	done    chan struct{}
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced on every commit: wakes watchers
+	closed    bool
+	done      chan struct{}
+	lastPurge time.Time
+	now       func() time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -78,7 +84,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	return &Store{db: db, changed: make(chan struct{}), done: make(chan struct{})}, nil
+	return &Store{db: db, changed: make(chan struct{}), done: make(chan struct{}), now: time.Now}, nil
 }
 
 // Path is the file the store lives in.
@@ -137,23 +143,58 @@ func revKey(rev uint64) []byte {
 
 func objectsBucket(kind string) []byte { return []byte(objectsPrefix + kind) }
 
+func sideBucket(kind string) []byte { return []byte(sidePrefix + kind) }
+
+// A side record is its expiry (Unix nanoseconds, 0 for never), then a record as encodeRecord
+// makes it.
+func encodeSide(expires time.Time, rev uint64, value []byte) []byte {
+	var exp uint64
+	if !expires.IsZero() {
+		exp = uint64(expires.UnixNano())
+	}
+	rec := encodeRecord(rev, rev, value)
+	b := make([]byte, 8+len(rec))
+	binary.BigEndian.PutUint64(b, exp)
+	copy(b[8:], rec)
+	return b
+}
+
+// decodeSide decodes a side record; live is false once it expired.
+func decodeSide(kind, key string, b []byte, now time.Time) (obj store.Object, live bool, err error) {
+	if len(b) < 8 {
+		return store.Object{}, false, fmt.Errorf("store: corrupt side record %s/%s", kind, key)
+	}
+	exp := binary.BigEndian.Uint64(b)
+	obj, err = decodeRecord(kind, key, b[8:])
+	return obj, err == nil && (exp == 0 || uint64(now.UnixNano()) < exp), err
+}
+
 func (s *Store) Get(ctx context.Context, kind, key string) (store.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Object{}, err
 	}
 	var obj store.Object
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(objectsBucket(kind))
-		if b == nil {
-			return store.ErrNotFound
+		if b := tx.Bucket(objectsBucket(kind)); b != nil {
+			if v := b.Get([]byte(key)); v != nil {
+				var err error
+				obj, err = decodeRecord(kind, key, v)
+				return err
+			}
 		}
-		v := b.Get([]byte(key))
-		if v == nil {
-			return store.ErrNotFound
+		if b := tx.Bucket(sideBucket(kind)); b != nil {
+			if v := b.Get([]byte(key)); v != nil {
+				o, live, err := decodeSide(kind, key, v, s.now())
+				if err != nil {
+					return err
+				}
+				if live {
+					obj = o
+					return nil
+				}
+			}
 		}
-		var err error
-		obj, err = decodeRecord(kind, key, v)
-		return err
+		return store.ErrNotFound
 	})
 	return obj, s.wrap(err)
 }
@@ -228,75 +269,223 @@ func readRevision(tx *bbolt.Tx) uint64 {
 }
 
 func (s *Store) Put(ctx context.Context, kind, key string, value []byte, cond store.Cond, actor string) (store.Object, error) {
-	var obj store.Object
-	err := s.write(ctx, func(tx *bbolt.Tx, rev uint64, now time.Time) error {
-		b, err := tx.CreateBucketIfNotExists(objectsBucket(kind))
-		if err != nil {
-			return err
-		}
-		action := api.ActionCreate
-		create := rev
-		if old := b.Get([]byte(key)); old != nil {
-			prev, err := decodeRecord(kind, key, old)
-			if err != nil {
-				return err
-			}
-			if cond.MustNotExist {
-				return store.ErrExists
-			}
-			if cond.ModRevision != 0 && cond.ModRevision != prev.ModRevision {
-				return store.ErrRevisionMismatch
-			}
-			action, create = api.ActionUpdate, prev.CreateRevision
-		} else if cond.MustExist || cond.ModRevision != 0 {
-			return store.ErrNotFound
-		}
-		if err := b.Put([]byte(key), encodeRecord(create, rev, value)); err != nil {
-			return err
-		}
-		obj = store.Object{Kind: kind, Key: key, Value: value, CreateRevision: create, ModRevision: rev}
-		return logChange(tx, rev, changeRecord{Time: now, Kind: kind, Key: key, Action: action, Actor: actor, Value: value})
-	})
-	return obj, err
+	res, err := s.Txn(ctx, []store.Op{{Kind: kind, Key: key, Value: value, Cond: cond}}, actor)
+	if err != nil {
+		return store.Object{}, unwrapCond(err)
+	}
+	return res.Objects[0], nil
 }
 
 func (s *Store) Delete(ctx context.Context, kind, key string, cond store.Cond, actor string) (uint64, error) {
-	var deleted uint64
-	err := s.write(ctx, func(tx *bbolt.Tx, rev uint64, now time.Time) error {
-		b := tx.Bucket(objectsBucket(kind))
+	res, err := s.Txn(ctx, []store.Op{{Kind: kind, Key: key, Delete: true, Cond: cond}}, actor)
+	if err != nil {
+		return 0, unwrapCond(err)
+	}
+	return res.Revision, nil
+}
+
+// unwrapCond gives single-op callers the bare condition error, as before Txn existed.
+func unwrapCond(err error) error {
+	var ce *store.CondError
+	if errors.As(err, &ce) {
+		return ce.Err
+	}
+	return err
+}
+
+// Txn checks every condition, then applies the ops in order, each configuration op at the next
+// revision, all in one bbolt transaction.
+func (s *Store) Txn(ctx context.Context, ops []store.Op, actor string) (store.TxnResult, error) {
+	if len(ops) == 0 {
+		return store.TxnResult{}, errors.New("store: empty transaction")
+	}
+	var res store.TxnResult
+	purge := s.purgeDue()
+	err := s.write(ctx, func(tx *bbolt.Tx, base uint64, now time.Time) (uint64, error) {
+		res = store.TxnResult{Objects: make([]store.Object, len(ops))}
+		prevs := make([]*store.Object, len(ops))
+		for i, op := range ops {
+			prev, err := current(tx, op, now)
+			if err != nil {
+				return 0, err
+			}
+			if err := check(op, prev); err != nil {
+				return 0, &store.CondError{Index: i, Err: err}
+			}
+			prevs[i] = prev
+		}
+		rev := base
+		for i, op := range ops {
+			if op.Side {
+				continue
+			}
+			rev++
+			if err := applyConfig(tx, op, prevs[i], rev, now, actor, &res.Objects[i]); err != nil {
+				return 0, err
+			}
+		}
+		for i, op := range ops {
+			if !op.Side {
+				continue
+			}
+			if err := applySide(tx, op, rev, now, &res.Objects[i]); err != nil {
+				return 0, err
+			}
+		}
+		if purge {
+			if err := purgeSide(tx, now); err != nil {
+				return 0, err
+			}
+		}
+		res.Revision = rev
+		return rev, nil
+	})
+	if err != nil {
+		return store.TxnResult{}, err
+	}
+	return res, nil
+}
+
+// current is the object op finds, nil when there is none (or a side record expired).
+func current(tx *bbolt.Tx, op store.Op, now time.Time) (*store.Object, error) {
+	if op.Side {
+		b := tx.Bucket(sideBucket(op.Kind))
 		if b == nil {
+			return nil, nil
+		}
+		v := b.Get([]byte(op.Key))
+		if v == nil {
+			return nil, nil
+		}
+		o, live, err := decodeSide(op.Kind, op.Key, v, now)
+		if err != nil || !live {
+			return nil, err
+		}
+		return &o, nil
+	}
+	b := tx.Bucket(objectsBucket(op.Kind))
+	if b == nil {
+		return nil, nil
+	}
+	v := b.Get([]byte(op.Key))
+	if v == nil {
+		return nil, nil
+	}
+	o, err := decodeRecord(op.Kind, op.Key, v)
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+func check(op store.Op, prev *store.Object) error {
+	if prev == nil {
+		if op.Delete || op.Cond.MustExist || op.Cond.ModRevision != 0 {
 			return store.ErrNotFound
 		}
-		old := b.Get([]byte(key))
-		if old == nil {
-			return store.ErrNotFound
+		return nil
+	}
+	if op.Cond.MustNotExist {
+		return store.ErrExists
+	}
+	if op.Cond.ModRevision != 0 && op.Cond.ModRevision != prev.ModRevision {
+		return store.ErrRevisionMismatch
+	}
+	return nil
+}
+
+func applyConfig(tx *bbolt.Tx, op store.Op, prev *store.Object, rev uint64, now time.Time, actor string, out *store.Object) error {
+	if op.Delete {
+		if err := tx.Bucket(objectsBucket(op.Kind)).Delete([]byte(op.Key)); err != nil {
+			return err
 		}
-		prev, err := decodeRecord(kind, key, old)
+		*out = store.Object{Kind: op.Kind, Key: op.Key, ModRevision: rev}
+		return logChange(tx, rev, changeRecord{Time: now, Kind: op.Kind, Key: op.Key, Action: api.ActionDelete, Actor: actor})
+	}
+	b, err := tx.CreateBucketIfNotExists(objectsBucket(op.Kind))
+	if err != nil {
+		return err
+	}
+	action, create := api.ActionCreate, rev
+	if prev != nil {
+		action, create = api.ActionUpdate, prev.CreateRevision
+	}
+	if err := b.Put([]byte(op.Key), encodeRecord(create, rev, op.Value)); err != nil {
+		return err
+	}
+	*out = store.Object{Kind: op.Kind, Key: op.Key, Value: op.Value, CreateRevision: create, ModRevision: rev}
+	return logChange(tx, rev, changeRecord{Time: now, Kind: op.Kind, Key: op.Key, Action: action, Actor: actor, Value: op.Value})
+}
+
+func applySide(tx *bbolt.Tx, op store.Op, rev uint64, now time.Time, out *store.Object) error {
+	b, err := tx.CreateBucketIfNotExists(sideBucket(op.Kind))
+	if err != nil {
+		return err
+	}
+	if op.Delete {
+		*out = store.Object{Kind: op.Kind, Key: op.Key, ModRevision: rev}
+		return b.Delete([]byte(op.Key))
+	}
+	var expires time.Time
+	if op.TTL > 0 {
+		expires = now.Add(op.TTL)
+	}
+	*out = store.Object{Kind: op.Kind, Key: op.Key, Value: op.Value, CreateRevision: rev, ModRevision: rev}
+	return b.Put([]byte(op.Key), encodeSide(expires, rev, op.Value))
+}
+
+// purgeDue reports whether this write should also drop expired side records.
+func (s *Store) purgeDue() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if now.Sub(s.lastPurge) < sidePurgeEvery {
+		return false
+	}
+	s.lastPurge = now
+	return true
+}
+
+func purgeSide(tx *bbolt.Tx, now time.Time) error {
+	return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+		kind, ok := bytes.CutPrefix(name, []byte(sidePrefix))
+		if !ok {
+			return nil
+		}
+		var dead [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if _, live, err := decodeSide(string(kind), string(k), v, now); err == nil && !live {
+				dead = append(dead, bytes.Clone(k))
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		if cond.ModRevision != 0 && cond.ModRevision != prev.ModRevision {
-			return store.ErrRevisionMismatch
+		for _, k := range dead {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
 		}
-		if err := b.Delete([]byte(key)); err != nil {
-			return err
-		}
-		deleted = rev
-		return logChange(tx, rev, changeRecord{Time: now, Kind: kind, Key: key, Action: api.ActionDelete, Actor: actor})
+		return nil
 	})
-	return deleted, err
 }
 
-// write runs fn in a batched read-write transaction at the next revision. bbolt may run fn more
-// than once (a failed member of a batch is retried alone), so fn only touches the transaction.
-func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx, rev uint64, now time.Time) error) error {
+// write runs fn in a batched read-write transaction. fn gets the store's revision and returns the
+// revision it wrote up to. bbolt may run fn more than once (a failed member of a batch is retried
+// alone), so fn only touches the transaction.
+func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx, base uint64, now time.Time) (uint64, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	err := s.db.Batch(func(tx *bbolt.Tx) error {
-		rev := readRevision(tx) + 1
-		if err := fn(tx, rev, time.Now().UTC()); err != nil {
+		base := readRevision(tx)
+		rev, err := fn(tx, base, s.now().UTC())
+		if err != nil {
 			return err
+		}
+		if rev == base {
+			return nil
 		}
 		return tx.Bucket(bucketMeta).Put(keyRevision, revKey(rev))
 	})
