@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func expectFederatedDomain(p *servertest.Proxy, want api.FederatedDomain) resour
 		if err != nil {
 			return fmt.Errorf("federated domain %q on the proxy: %w", want.Domain, err)
 		}
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			return fmt.Errorf("federated domain on the proxy:\n got %+v\nwant %+v", got, want)
 		}
 		return nil
@@ -281,7 +282,7 @@ func TestAccFederatedDomainResource_existingIsNotOverwritten(t *testing.T) {
 	})
 	// The hand-made domain is untouched.
 	got, _, err := p.Client.GetFederatedDomain(context.Background(), "taken.example")
-	if err != nil || got != existing {
+	if err != nil || !reflect.DeepEqual(got, existing) {
 		t.Fatalf("after the failed create: %+v %v, want %+v", got, err, existing)
 	}
 }

@@ -30,13 +30,17 @@ type Snapshot struct {
 	userPrefixLens  []int
 	routes          table[*route] // every route, in service or not, by id: what Update detaches
 	peers           table[struct{}]
+	// ignored are stored federated domains the snapshot leaves out, with why: a local domain or
+	// localhost, which the API refuses today but an older store may hold. Copied on change.
+	ignored map[string]string
 }
 
 // domainInfo is what the snapshot keeps of an api.FederatedDomain.
 type domainInfo struct {
-	description string
-	aol         bool
-	direct      bool
+	description  string
+	aol          bool
+	direct       bool
+	peerSubjects []string // sorted; empty: any TLS peer subject
 }
 
 func newSnapshot(opts Options) *Snapshot {
@@ -67,8 +71,19 @@ func (s *Snapshot) Domain(name string) (api.FederatedDomain, bool) {
 	if d.aol {
 		typ = api.DomainTypeAOL
 	}
-	return api.FederatedDomain{Domain: name, Description: d.description, Type: typ, DirectFederation: d.direct}, true
+	return api.FederatedDomain{Domain: name, Description: d.description, Type: typ, DirectFederation: d.direct,
+		PeerSubjects: d.peerSubjects}, true
 }
+
+// DomainPeerSubjects returns the peer_subjects of a federated domain (sorted, shared: do not
+// modify) and whether the domain is federated. An empty list means any TLS peer subject.
+func (s *Snapshot) DomainPeerSubjects(name string) ([]string, bool) {
+	d, ok := s.domains.get(normalizeName(name))
+	return d.peerSubjects, ok
+}
+
+// Ignored returns the stored federated domains this snapshot leaves out, each with the reason.
+func (s *Snapshot) Ignored() map[string]string { return s.ignored }
 
 // Counts returns how many federated domains, static routes (in service or not) and TLS peer
 // subjects the snapshot holds.

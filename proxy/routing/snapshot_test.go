@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
@@ -34,7 +35,7 @@ func TestSnapshotAccessors(t *testing.T) {
 		t.Fatalf("routing FQDN %q", s.RoutingFQDN())
 	}
 	d, ok := s.Domain("Direct.com")
-	if !ok || d != (api.FederatedDomain{Domain: "direct.com", Type: api.DomainTypeLync, DirectFederation: true, Description: "via ASA"}) {
+	if !ok || !reflect.DeepEqual(d, api.FederatedDomain{Domain: "direct.com", Type: api.DomainTypeLync, DirectFederation: true, Description: "via ASA"}) {
 		t.Fatalf("Domain %+v %v", d, ok)
 	}
 	if d, _ := s.Domain("partner.com"); d.Type != api.DomainTypeAOL {
@@ -65,5 +66,37 @@ func TestBuildCopies(t *testing.T) {
 	cfg.Routes["a"] = rt("a", ".com.domaina.*", "192.0.2.2")
 	if got := hops(decide(t, s, nil, "", "domaina.com")); len(got) != 1 || got[0] != "a@192.0.2.1:5061/tls" {
 		t.Fatalf("hops %v", got)
+	}
+}
+
+// A store written before the API refused them may hold a local domain or localhost as a
+// federated domain: the snapshot leaves them out, so no partner can send as a local user.
+func TestLocalDomainsStoredAsFederatedAreIgnored(t *testing.T) {
+	cfg := &Config{Revision: 1, ServiceEnabled: true, Domains: map[string]api.FederatedDomain{
+		"example.com": {Domain: "example.com", Type: api.DomainTypeLync},
+		"localhost":   {Domain: "localhost", Type: api.DomainTypeLync},
+		"partner.com": {Domain: "partner.com", Type: api.DomainTypeLync, PeerSubjects: []string{"B.partner.com", "a.partner.com"}},
+		"x.localhost": {Domain: "x.localhost", Type: api.DomainTypeLync},
+	}}
+	s := Build(cfg, Options{NodeFQDN: "imp1.example.com", LocalDomains: []string{"Example.com"}})
+	for _, d := range []string{"example.com", "localhost", "x.localhost"} {
+		if _, ok := s.Domain(d); ok {
+			t.Errorf("%s is federated in the snapshot", d)
+		}
+		if s.Ignored()[d] == "" {
+			t.Errorf("%s is not listed as ignored: %v", d, s.Ignored())
+		}
+	}
+	if ps, ok := s.DomainPeerSubjects("partner.com"); !ok || !reflect.DeepEqual(ps, []string{"a.partner.com", "b.partner.com"}) {
+		t.Errorf("peer subjects of partner.com = %q, %v", ps, ok)
+	}
+	// Deleting the stored local domain clears the note.
+	delete(cfg.Domains, "example.com")
+	cfg.Revision = 2
+	var ch Changes
+	ch.Add(api.KindFederatedDomain, "example.com")
+	s = s.Update(cfg, ch)
+	if _, ok := s.Ignored()["example.com"]; ok || len(s.Ignored()) != 2 {
+		t.Errorf("ignored after the delete = %v", s.Ignored())
 	}
 }

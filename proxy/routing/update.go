@@ -108,15 +108,45 @@ func newBuilder(prev *Snapshot) *builder {
 func (b *builder) domain(key string, cfg *Config) {
 	name := normalizeName(key)
 	d, ok := cfg.Domains[key]
-	if !ok {
+	reason := ""
+	switch {
+	case !ok:
+	case api.IsLocalhost(name):
+		reason = "localhost is never a partner"
+	case b.s.IsLocal(name):
+		reason = "it is a local domain (--local-domain)"
+	}
+	b.ignore(name, reason)
+	if !ok || reason != "" {
 		b.domains.del(name)
 		return
 	}
 	b.domains.set(name, domainInfo{
-		description: d.Description,
-		aol:         strings.EqualFold(d.Type, api.DomainTypeAOL),
-		direct:      d.DirectFederation,
+		description:  d.Description,
+		aol:          strings.EqualFold(d.Type, api.DomainTypeAOL),
+		direct:       d.DirectFederation,
+		peerSubjects: api.NormalizeNames(d.PeerSubjects),
 	})
+}
+
+// ignore records why a stored domain is left out ("" clears it), copying the map on change.
+func (b *builder) ignore(name, reason string) {
+	if old, ok := b.s.ignored[name]; ok == (reason != "") && old == reason {
+		return
+	}
+	m := make(map[string]string, len(b.s.ignored)+1)
+	for k, v := range b.s.ignored {
+		m[k] = v
+	}
+	if reason == "" {
+		delete(m, name)
+	} else {
+		m[name] = reason
+	}
+	if len(m) == 0 {
+		m = nil
+	}
+	b.s.ignored = m
 }
 
 func (b *builder) peer(key string, cfg *Config) {
