@@ -99,3 +99,49 @@ func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Metric names, each declared once here; a test walks a running proxy's registry against them.
+const (
+	MetricTransportConnections   = "sipfed_transport_connections"
+	MetricTransportRefused       = "sipfed_transport_refused_total"
+	MetricTransportPartialBytes  = "sipfed_transport_partial_bytes"
+	MetricTransportParseErrors   = "sipfed_transport_parse_errors_total"
+	MetricTLSHandshakeFailures   = "sipfed_tls_handshake_failures_total"
+	MetricSIPRequests            = "sipfed_sip_requests_total"
+	MetricSIPResponses           = "sipfed_sip_responses_total"
+	MetricSIPTransactionDuration = "sipfed_sip_transaction_duration_seconds"
+	MetricSIPInflight            = "sipfed_sip_inflight_transactions"
+	MetricSIPFailovers           = "sipfed_sip_failovers_total"
+	MetricSIPRefused             = "sipfed_sip_refused_total"
+	MetricSIPStrayResponses      = "sipfed_sip_stray_responses_total"
+	MetricOverloadShed           = "sipfed_overload_shed_total"
+	MetricOverloadActive         = "sipfed_overload_active"
+	MetricOverloadQueueDelay     = "sipfed_overload_queue_delay_seconds"
+	MetricNextHopFailures        = "sipfed_next_hop_failures_total"
+	MetricNextHopDown            = "sipfed_next_hop_down"
+)
+
+// Label names.
+const (
+	LabelSide      = "side"
+	LabelProtocol  = "protocol"
+	LabelReason    = "reason"
+	LabelDirection = "direction"
+	LabelClass     = "class"
+	LabelStatus    = "status"
+)
+
+// Reasons, as metric label values and log values.
+const (
+	ReasonPerAddressLimit = "per_address_limit"
+	ReasonConnectionLimit = "connection_limit"
+	ReasonPartialBudget   = "partial_budget"
+	ReasonTooLarge        = "too_large"
+	ReasonFraming         = "framing"
+	ReasonMessageTimeout  = "message_timeout"
+	ReasonIdle            = "idle"
+	ReasonHandshake       = "handshake"
+	ReasonChain           = "chain"
+	ReasonPeerSubject     = "peer_subject"
+	ReasonWriteQueue      = "write_queue"
+)

@@ -17,6 +17,9 @@ type Edit struct {
 	// DropVias leaves out every Via of the message (after PopVia): the upstream Vias toward a
 	// partner, kept by the transaction instead (topology hiding).
 	DropVias bool
+	// ReceivedFrom, when valid, marks the message's top Via with where it came from
+	// (received, rport: RFC 3261 18.2.1, RFC 3581) as it is forwarded.
+	ReceivedFrom netip.AddrPort
 	// InsertVias are Via lines put where the message's own Vias were (responses: the upstream
 	// Vias the request's transaction kept).
 	InsertVias []byte
@@ -24,6 +27,9 @@ type Edit struct {
 	RecordRoute []byte
 	// PopRoutes leading Route values are removed (this proxy's own entries).
 	PopRoutes int
+	// InsertRoutes are Route lines put before the message's remaining Route headers (a route
+	// set restored from this proxy's own entry).
+	InsertRoutes []byte
 	// MaxForwards, when >= 0, is written as the Max-Forwards value, adding the header when
 	// the message has none.
 	MaxForwards int
@@ -77,7 +83,7 @@ func AppendEdited(dst []byte, m *Msg, e *Edit) []byte {
 
 	popVia := e.PopVia
 	routesToPop := e.PopRoutes
-	wroteVias, wroteRR, wroteMF := false, false, false
+	wroteVias, wroteRR, wroteMF, markedTop, wroteRoutes := false, false, false, false, false
 	var listDone uint32
 	var addrs [16]NameAddr
 	for _, h := range m.Headers {
@@ -92,6 +98,15 @@ func AppendEdited(dst []byte, m *Msg, e *Edit) []byte {
 			}
 			if popVia {
 				popVia = false
+				dst = appendRestOfList(dst, b, h, 1)
+				continue
+			}
+			if e.ReceivedFrom.IsValid() && !markedTop {
+				markedTop = true
+				dst = append(dst, b[h.Name.Off:h.Name.End()]...)
+				dst = append(dst, ": "...)
+				dst = appendTopVia(dst, b, m.TopVia, e.ReceivedFrom)
+				dst = append(dst, "\r\n"...)
 				dst = appendRestOfList(dst, b, h, 1)
 				continue
 			}
@@ -118,6 +133,10 @@ func AppendEdited(dst []byte, m *Msg, e *Edit) []byte {
 		case ContentLength:
 			continue // written at the end, from the body
 		case Route:
+			if !wroteRoutes {
+				wroteRoutes = true
+				dst = append(dst, e.InsertRoutes...)
+			}
 			if routesToPop > 0 {
 				n := countList(b, h)
 				if n <= routesToPop {
@@ -130,7 +149,8 @@ func AppendEdited(dst []byte, m *Msg, e *Edit) []byte {
 					continue
 				}
 			}
-		case Other:
+		case From, To, CSeq, Contact:
+		default:
 			if e.Drop != nil && e.Drop(m, h) {
 				continue
 			}
@@ -153,6 +173,9 @@ func AppendEdited(dst []byte, m *Msg, e *Edit) []byte {
 	}
 	if !wroteRR {
 		dst = append(dst, e.RecordRoute...)
+	}
+	if !wroteRoutes {
+		dst = append(dst, e.InsertRoutes...)
 	}
 	if !wroteMF && e.MaxForwards >= 0 {
 		dst = append(dst, "Max-Forwards: "...)

@@ -115,3 +115,20 @@ func parseViaHop(b []byte, start, end int) (ViaHop, bool) {
 	}
 	return v, true
 }
+
+// EachVia calls fn for each Via value of h, in order, until fn returns false. Values that do
+// not parse are skipped (Parse refused any such message already).
+func (m *Msg) EachVia(h Header, fn func(ViaHop) bool) {
+	b := m.Buf
+	start, end := int(h.Value.Off), int(h.Value.End())
+	for start < end {
+		e, ok := nextElement(b, start, end)
+		if !ok {
+			return
+		}
+		if hop, ok := parseViaHop(b, skipLWS(b, start), trimRight(b, start, e)); ok && !fn(hop) {
+			return
+		}
+		start = e + 1
+	}
+}

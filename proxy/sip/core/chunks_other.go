@@ -1,5 +1,5 @@
 //go:build !unix
 
-package relay
+package core
 
 func allocChunks() []byte { return make([]byte, 0, chunkSize) }

@@ -1,26 +1,18 @@
-package relay
+package core
 
 import (
 	"bytes"
 	"context"
-	"hash/maphash"
-	"net"
-	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 // RFC 3261 17.2.2 keeps a non-INVITE server transaction over UDP for Timer J (64*T1 = 32 s)
 // after its final response, only to answer retransmissions of the request with that response
-// again. sipgo keeps the whole transaction for it: the parsed request, the response and its
-// header objects, timers, about 4.5 KiB. At 14,000 requests/s that is 450,000 transactions and
-// 2 GiB. So the relay ends such a transaction as soon as the final response is out and keeps
-// only the response's bytes here, under a keyed hash of what identifies the transaction (branch,
-// sent-by, method).
+// again. Keeping the whole transaction for it (the request, the response, a timer) would hold
+// about 2 KiB per request: at 20,000 requests/s, 640,000 transactions and 1.3 GiB. So the core
+// ends such a transaction as soon as the final response is out and keeps only the response's
+// bytes here, under the transaction's key (a keyed hash of branch, sent-by and method).
 //
 // The bytes go into chunks outside the Go heap (see chunks.go), one set of chunks per second of
 // Timer J, dropped whole when that second expires; the map holds their location. Neither the GC
@@ -39,7 +31,6 @@ const (
 )
 
 type retransCache struct {
-	seed   maphash.Seed
 	shards [retransShards]retransShard
 	chunks *chunkPool
 }
@@ -58,36 +49,11 @@ type retransSlot struct {
 }
 
 func newRetransCache() *retransCache {
-	c := &retransCache{seed: maphash.MakeSeed(), chunks: newChunkPool()}
+	c := &retransCache{chunks: newChunkPool()}
 	for i := range c.shards {
 		c.shards[i].m = make(map[uint64]uint64)
 	}
 	return c
-}
-
-// key identifies req's server transaction (RFC 3261 17.2.3); ok is false for requests without
-// an RFC 3261 branch, which the cache leaves to sipgo.
-func (c *retransCache) key(req *sip.Request) (uint64, bool) {
-	via := req.Via()
-	cseq := req.CSeq()
-	if via == nil || cseq == nil {
-		return 0, false
-	}
-	branch, _ := via.Params.Get("branch")
-	if !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) || len(branch) == len(sip.RFC3261BranchMagicCookie) {
-		return 0, false
-	}
-	var h maphash.Hash
-	h.SetSeed(c.seed)
-	_, _ = h.WriteString(branch)
-	_ = h.WriteByte(0)
-	_, _ = h.WriteString(via.Host)
-	_ = h.WriteByte(0)
-	var port [8]byte
-	_, _ = h.Write(strconv.AppendInt(port[:0], int64(via.Port), 10))
-	_ = h.WriteByte(0)
-	_, _ = h.WriteString(string(cseq.MethodName))
-	return h.Sum64(), true
 }
 
 func (c *retransCache) shard(k uint64) *retransShard { return &c.shards[k%retransShards] }
@@ -198,64 +164,3 @@ func (c *retransCache) run(ctx context.Context) {
 	}
 }
 
-// heldByCache reports whether req's final response goes through the cache: non-INVITE
-// requests over UDP. INVITE transactions stay with sipgo, which also matches their ACKs.
-func heldByCache(req *sip.Request) bool {
-	return req.Transport() == "UDP" && !req.IsInvite() && !req.IsAck()
-}
-
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// final sends a final response upstream. Over UDP (non-INVITE) it writes the bytes itself,
-// keeps them for retransmissions and ends the transaction; elsewhere the server transaction
-// sends it.
-func (r *Relay) final(stx *sip.ServerTx, req *sip.Request, res *sip.Response) error {
-	if !heldByCache(req) {
-		return stx.Respond(res)
-	}
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer bufPool.Put(buf)
-	buf.Reset()
-	res.StringWrite(buf)
-	b := buf.Bytes()
-	if k, ok := r.retrans.key(req); ok {
-		r.retrans.put(k, b)
-	}
-	// The transaction goes before the response: a retransmission the response provokes must
-	// find the cache, not a transaction in Trying that would swallow it.
-	stx.Terminate()
-	return r.writeUDP(stx, req, b)
-}
-
-// answerRetransmission answers req from the cache if it retransmits a request already answered.
-func (r *Relay) answerRetransmission(stx *sip.ServerTx, req *sip.Request) bool {
-	if !heldByCache(req) {
-		return false
-	}
-	k, ok := r.retrans.key(req)
-	if !ok {
-		return false
-	}
-	b, ok := r.retrans.get(k)
-	if !ok {
-		return false
-	}
-	stx.Terminate()
-	_ = r.writeUDP(stx, req, b)
-	return true
-}
-
-// writeUDP sends b to where req came from, from the socket it came on (RFC 3581 symmetric
-// response: the source address, which a UAC behind NAT can be reached at).
-func (r *Relay) writeUDP(stx *sip.ServerTx, req *sip.Request, b []byte) error {
-	uc, ok := stx.Connection().(*sip.UDPConnection)
-	if !ok {
-		return net.ErrClosed
-	}
-	ap, err := netip.ParseAddrPort(req.Source())
-	if err != nil {
-		return err
-	}
-	_, err = uc.PacketConn.WriteTo(b, net.UDPAddrFromAddrPort(ap))
-	return err
-}
