@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -126,23 +127,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, ctx.Err()
 	}
 
-	externalPort := 0
-	if cfg.SIP != nil {
-		sipCfg := *cfg.SIP
-		sipCfg.Registerer, sipCfg.Logger = reg, cfg.Log
-		if sipCfg.NodeFQDN == "" {
-			sipCfg.NodeFQDN = cfg.Routing.NodeFQDN
-		}
-		if s.relay, err = relay.New(sipCfg, s.syncer.Live(), s.dns); err != nil {
-			cancel()
-			return nil, err
-		}
-		if ex := s.relay.ExternalAddrs(); len(ex) > 0 {
-			externalPort = int(ex[0].AddrPort().Port())
-		}
-		s.goRun("SIP relay", func() error { return s.relay.Run(runCtx) })
-	}
-
 	var ln net.Listener
 	if cfg.AdminTLS != nil {
 		ln, err = tls.Listen("tcp", cfg.AdminAddr, cfg.AdminTLS)
@@ -151,9 +135,36 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if err != nil {
 		cancel()
-		s.closeRelay()
 		return nil, fmt.Errorf("admin API listener %s: %w", cfg.AdminAddr, err)
 	}
+
+	externalPort := 0
+	if cfg.SIP != nil {
+		sipCfg := *cfg.SIP
+		sipCfg.Registerer, sipCfg.Logger = reg, cfg.Log
+		if sipCfg.NodeFQDN == "" {
+			sipCfg.NodeFQDN = cfg.Routing.NodeFQDN
+		}
+		if sipCfg.DeploymentKey, err = deploymentKey(ctx, st); err != nil {
+			cancel()
+			_ = ln.Close()
+			return nil, err
+		}
+		// The admin API is never a SIP next hop, whatever a Route says.
+		if ap, perr := netip.ParseAddrPort(ln.Addr().String()); perr == nil {
+			sipCfg.OwnAddrs = append(sipCfg.OwnAddrs, ap)
+		}
+		if s.relay, err = relay.New(sipCfg, s.syncer.Live(), s.dns); err != nil {
+			cancel()
+			_ = ln.Close()
+			return nil, err
+		}
+		if ex := s.relay.ExternalAddrs(); len(ex) > 0 {
+			externalPort = int(ex[0].AddrPort().Port())
+		}
+		s.goRun("SIP relay", func() error { return s.relay.Run(runCtx) })
+	}
+
 	s.adminLn = ln
 	handler := admin.New(admin.Config{
 		Store: st, Live: s.syncer.Live(), Tokens: s.cfg.Tokens, Routing: cfg.Routing,

@@ -47,6 +47,7 @@ type serveFlags struct {
 	tls            identity.Options
 	logLevel       string
 	logFormat      string
+	sip            sipFlags
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {
@@ -71,6 +72,7 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.tls.MinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	f.sip.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -185,6 +187,9 @@ func (f *serveFlags) sipConfig() (*relay.Config, error) {
 		return nil, nil
 	}
 	c := &relay.Config{TLS: material}
+	if err := f.sip.apply(c); err != nil {
+		return nil, err
+	}
 	for _, s := range f.sipInternal {
 		l, err := relay.ParseListener(s)
 		if err != nil {

@@ -254,6 +254,9 @@ func (c *Core) decideBlocking(stx *serverTx) {
 
 // reject answers a request without keeping a transaction.
 func (c *Core) reject(m *message.Msg, src *transport.Source, status int, reason string, extra []byte) {
+	if reason == "" {
+		reason = reasonPhrase(status)
+	}
 	c.m.response(src.Side, status)
 	c.m.refused.WithLabelValues(src.Side.String(), fmt.Sprint(status)).Inc()
 	out := message.AppendResponse(nil, m, src.Remote, message.Response{Status: status, Reason: reason, ToTag: c.localTag, Extra: extra})

@@ -69,6 +69,18 @@ func (h *health) isDown(t *Target) bool {
 	return true
 }
 
+// known reports whether t is down, without starting a probe.
+func (h *health) known(t *Target) bool {
+	v, ok := h.hops.Load(keyOf(t))
+	if !ok {
+		return false
+	}
+	st := v.(*hopState)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return time.Now().Before(st.downUntil) || st.probing
+}
+
 // failed marks t down, unless it is down already.
 func (h *health) failed(t *Target, reason string) {
 	h.c.m.hopFailures.WithLabelValues(reason).Inc()

@@ -163,4 +163,3 @@ func (c *retransCache) run(ctx context.Context) {
 		}
 	}
 }
-

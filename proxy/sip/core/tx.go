@@ -38,7 +38,7 @@ type serverTx struct {
 	next      int // the next target to try
 	client    *clientTx
 	cancelled bool
-	triedDown int // targets skipped because their hop was down
+	triedDown int // targets skipped because their hop was down (for tests and logs)
 
 	lastResp    []byte // the last response sent upstream, for retransmissions of the request
 	finalStatus int
@@ -99,15 +99,16 @@ func (stx *serverTx) forward(v *Verdict) {
 	stx.startNext()
 }
 
-// startNext tries the targets left, skipping next hops known to be down, until one accepts the
-// request; with none left, the caller gets the answer the failures deserve.
+// startNext tries the targets left, skipping next hops known to be down while others are up,
+// until one accepts the request; with none left, the caller gets the answer the failures
+// deserve. When every target left is down they are tried all the same: there is nothing better
+// to do, and one of them may be back.
 func (stx *serverTx) startNext() {
-	c := stx.c
 	v := stx.verdict
 	for stx.next < len(v.Targets) && !stx.cancelled {
 		t := &v.Targets[stx.next]
 		stx.next++
-		if c.health.isDown(t) {
+		if stx.c.health.isDown(t) && stx.upLeft() {
 			stx.triedDown++
 			continue
 		}
@@ -118,11 +119,20 @@ func (stx *serverTx) startNext() {
 	switch {
 	case stx.cancelled:
 		stx.respondFinalLocal(487, "Request Terminated", nil)
-	case stx.triedDown == len(v.Targets):
-		stx.respondFinalLocal(503, "Service Unavailable", append(warningLine(stx, "every next hop is down"), retryAfter...))
 	default:
-		stx.respondFinalLocal(503, "Service Unavailable", warningLine(stx, "no next hop answered"))
+		stx.respondFinalLocal(503, "Service Unavailable", append(warningLine(stx, "no next hop answered"), retryAfter...))
 	}
+}
+
+// upLeft reports whether a target after the current one is not known to be down.
+func (stx *serverTx) upLeft() bool {
+	v := stx.verdict
+	for i := stx.next; i < len(v.Targets); i++ {
+		if !stx.c.health.known(&v.Targets[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 func warningLine(stx *serverTx, text string) []byte {
@@ -463,13 +473,29 @@ func (ctx *clientTx) ConnFailed(err error) {
 	ctx.failed("transport", err)
 }
 
-// from reports whether src may answer this branch: the connection it was sent on, or for UDP
-// the side it went to.
+// from reports whether src may answer this branch: the side it went to and, on the external
+// side, a peer policy would have sent it to. A response should come back on the connection its
+// request went on (RFC 3261 18.2.2) but not every peer does so (sipp answers on its own); any
+// other connection must be as trusted.
 func (ctx *clientTx) from(src *transport.Source) bool {
-	if ctx.conn != nil {
-		return src.Conn == ctx.conn
+	if src.Side != ctx.target.Side {
+		return false
 	}
-	return src.Proto == transport.UDP && src.Side == ctx.target.Side
+	if ctx.conn != nil && src.Conn == ctx.conn {
+		return true
+	}
+	if src.Side == transport.Internal {
+		return true
+	}
+	if src.Conn == nil {
+		return src.Proto == ctx.target.Proto && src.Remote == ctx.target.Addr
+	}
+	cert := src.Conn.PeerCert()
+	if cert == nil {
+		return false
+	}
+	err, _ := ctx.c.pol.Permit(&ctx.target, cert)
+	return err == nil
 }
 
 // failed gives up on this branch and tries the next target.
@@ -546,6 +572,10 @@ func (ctx *clientTx) tick(now time.Time, due func(time.Time) bool) {
 	switch {
 	case ctx.state == ctxCalling:
 		ctx.failed("timeout", errTimeout)
+	case ctx.state == ctxProceeding && stx.invite && stx.cancelled:
+		// The branch never answered its CANCEL: the caller still gets its 487.
+		ctx.deadline = time.Time{}
+		stx.respondFinalLocal(487, "Request Terminated", nil)
 	case ctx.state == ctxProceeding && stx.invite:
 		// Timer C: the callee rang too long. Cancel the branch and tell the caller.
 		ctx.deadline = time.Time{}
@@ -622,12 +652,12 @@ func (ctx *clientTx) onResponse(m *message.Msg) {
 // relay forwards a response of a branch upstream, edited for the side it goes to.
 func (stx *serverTx) relay(m *message.Msg) {
 	c := stx.c
-	e := message.Edit{PopVia: true, MaxForwards: message.NoMaxForwards}
+	// The Vias upstream are the request's own, as it came: the response's are the same when the
+	// next hop is right (RFC 3261 8.2.6.2), but a response must not be able to steer where its
+	// copy goes, and topology hiding sent the request without them.
+	e := message.Edit{PopVia: true, DropVias: true, MaxForwards: message.NoMaxForwards,
+		InsertVias: message.AppendResponseVias(nil, &stx.req, stx.src.Remote)}
 	flow := &stx.verdict.Flow
-	if stx.verdict.Hide {
-		e.DropVias = true
-		e.InsertVias = message.AppendResponseVias(nil, &stx.req, stx.src.Remote)
-	}
 	if flow.CallIDRewritten {
 		e.CallID = stx.req.Bytes(stx.req.CallID)
 	}

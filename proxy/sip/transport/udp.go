@@ -77,7 +77,9 @@ type batchReader interface {
 
 type v6Reader struct{ p *ipv6.PacketConn }
 
-func (r v6Reader) ReadBatch(ms []ipv4.Message, flags int) (int, error) { return r.p.ReadBatch(ms, flags) }
+func (r v6Reader) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	return r.p.ReadBatch(ms, flags)
+}
 
 func (s *UDPSocket) readLoop() {
 	var rd batchReader
