@@ -219,8 +219,13 @@ func (c *Conn) close(err error) {
 		c.t.m.partial.Sub(float64(c.partial))
 		c.partial = 0
 	}
-	for _, w := range failed {
-		w.ConnFailed(err)
+	if len(failed) > 0 {
+		// On a goroutine of their own: whoever closes may hold a lock a waiter takes.
+		go func() {
+			for _, w := range failed {
+				w.ConnFailed(err)
+			}
+		}()
 	}
 }
 
