@@ -138,6 +138,17 @@ func (p *peer) messages() []wireMsg {
 	return append([]wireMsg(nil), p.got...)
 }
 
+// drain forgets the messages not yet taken by next.
+func (p *peer) drain() {
+	for {
+		select {
+		case <-p.ch:
+		default:
+			return
+		}
+	}
+}
+
 // next waits for the next message the peer gets.
 func (p *peer) next(t *testing.T, within time.Duration) (wireMsg, bool) {
 	t.Helper()
