@@ -81,6 +81,7 @@ func New(cfg Config) *Server {
 	v1(api.PathRoute, s.route)
 	v1(api.PathNode, s.node)
 	v1(api.PathOpenAPI, serveOpenAPI)
+	v1(pathBackup, s.backup)
 	// Profiles for an operator chasing CPU or memory at 3 a.m.; they reveal internals, so they
 	// need a token like the rest.
 	v1("/debug/pprof/", pprof.Index)

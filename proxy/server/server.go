@@ -82,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg.Log.Warn("no admin token configured; generated one", "token_file", s.tokenFile)
 	}
 
-	st, err := bolt.Open(cfg.DataDir, bolt.Options{})
+	st, err := bolt.Open(cfg.DataDir, bolt.Options{Log: cfg.Log})
 	if err != nil {
 		return nil, err
 	}
