@@ -91,6 +91,15 @@ func pristineStore(t *testing.T) []byte {
 		if pristine.data, err = os.ReadFile(pristine.path); err != nil {
 			t.Fatal(err)
 		}
+		// Without the slack bbolt keeps past its pages for growth: each test copies the file.
+		m, err := readMetas(bytes.NewReader(pristine.data), int64(len(pristine.data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pristine.data = pristine.data[:m.pgid*uint64(m.pageSize)]
+		if err := os.WriteFile(pristine.path, pristine.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		pristine.dump = dumpStore(t, dir, testSide)
 		pristine.pages = pagesOf(t, pristine.data)
 		_ = os.RemoveAll(dir)
@@ -338,11 +347,15 @@ func TestRandomFlipsAreFoundOrHarmless(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	pages := pagesOf(t, pristineStore(t))
 	ps := pageSizeOf(pristineStore(t))
+	inUse := 0 // bytes up to the high water mark: past it lies the slack bbolt keeps for growth
+	for _, p := range pages {
+		inUse = max(inUse, (int(p.id)+1)*ps)
+	}
 	found, harmless := 0, 0
 	for round := range rounds {
 		data := pristineStore(t)
 		for range 1 + rng.IntN(8) {
-			off := rng.IntN(len(data))
+			off := rng.IntN(inUse)
 			if round%2 == 1 {
 				p := pages[rng.IntN(len(pages))]
 				off = int(p.id)*ps + rng.IntN(pageHeaderSize+4*elemSize)
