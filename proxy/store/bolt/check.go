@@ -209,24 +209,8 @@ func (c *contents) meta(header []byte) error {
 			revision = bytes.Clone(v)
 		}
 	})
-	if format != nil {
-		p, err := unseal(bucketMeta, keyFormat, format)
-		if errors.Is(err, ErrNewerFormat) {
-			return &CheckError{Path: c.rep.Path, Problems: []string{err.Error()}, Err: ErrNewerFormat}
-		}
-		if err != nil || len(p) != 4 {
-			c.w.problems.addf("the format record is damaged")
-			return nil
-		}
-		c.rep.Format = int(binary.BigEndian.Uint32(p))
-		if c.rep.Format > storeFormat {
-			return &CheckError{Path: c.rep.Path, Err: ErrNewerFormat,
-				Problems: []string{fmt.Sprintf("store format %d; this binary reads up to format %d", c.rep.Format, storeFormat)}}
-		}
-		if c.rep.Format < 1 {
-			c.w.problems.addf("the format record says format %d", c.rep.Format)
-			return nil
-		}
+	if err := c.format(format); err != nil {
+		return err
 	}
 	if revision != nil {
 		p := c.payload(bucketMeta, keyRevision, revision)
@@ -239,13 +223,42 @@ func (c *contents) meta(header []byte) error {
 	return nil
 }
 
+// format reads the format record, when there is one, into the report: a newer format than
+// this binary reads is an error; a damaged record is a problem.
+func (c *contents) format(v []byte) error {
+	if v == nil {
+		return nil
+	}
+	p, err := unseal(bucketMeta, keyFormat, v)
+	switch {
+	case errors.Is(err, ErrNewerFormat):
+		return &CheckError{Path: c.rep.Path, Problems: []string{err.Error()}, Err: ErrNewerFormat}
+	case err != nil || len(p) != 4:
+		// A format record is only ever written sealed: the records are too. Checking them as
+		// such says which are sound, where format 0 would call every one of them foreign.
+		c.w.problems.addf("the format record is damaged")
+		c.rep.Format = storeFormat
+		return nil
+	}
+	c.rep.Format = int(binary.BigEndian.Uint32(p))
+	switch {
+	case c.rep.Format > storeFormat:
+		return &CheckError{Path: c.rep.Path, Err: ErrNewerFormat,
+			Problems: []string{fmt.Sprintf("store format %d; this binary reads up to format %d", c.rep.Format, storeFormat)}}
+	case c.rep.Format < 1:
+		c.w.problems.addf("the format record says format %d", c.rep.Format)
+		c.rep.Format = storeFormat
+	}
+	return nil
+}
+
 // payload unseals a record (a format-0 store has no envelopes) and notes a problem when it cannot.
 func (c *contents) payload(bucket, key, v []byte) []byte {
 	if c.rep.Format == 0 {
 		if len(v) > 0 && v[0] == envelopeMarker {
 			// A record of format 1 in a store without a format record: the format record was
 			// lost, and taking the store for format 0 would turn every record into garbage.
-			c.w.problems.addf("record %s in bucket %s is sealed, but the store's format record is missing", printable(key), bucket)
+			c.w.problems.addf("%s is sealed, but the store's format record is missing", recordName(bucket, key))
 			return nil
 		}
 		return v

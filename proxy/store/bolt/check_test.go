@@ -475,8 +475,26 @@ func TestLostFormatRecordIsDamage(t *testing.T) {
 	path := buildStore(t, dir, 10, 0)
 	rewrite(t, path, func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyFormat) })
 	_, err := Open(dir, Options{})
-	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "is sealed, but the store's format record is missing") {
+	var ce *CheckError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrDamaged) ||
+		!strings.Contains(strings.Join(ce.Problems, "\n"), "audit entry 1 is sealed, but the store's format record is missing") {
 		t.Fatalf("Open: %v", err)
+	}
+}
+
+// A damaged format record does not make the records look foreign: they are checked as sealed.
+func TestDamagedFormatRecordStillChecksRecords(t *testing.T) {
+	dir := t.TempDir()
+	path := buildStore(t, dir, 10, 0)
+	rewrite(t, path, func(tx *bbolt.Tx) error {
+		v := bytes.Clone(tx.Bucket(bucketMeta).Get(keyFormat))
+		v[len(v)-1] ^= 0x40
+		return tx.Bucket(bucketMeta).Put(keyFormat, v)
+	})
+	_, err := Check(path, 0)
+	var ce *CheckError
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0] != "the format record is damaged" {
+		t.Fatalf("Check: %v %q; want the format record as the one problem", err, ce.Problems)
 	}
 }
 
