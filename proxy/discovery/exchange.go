@@ -38,6 +38,8 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.M
 			return resp, server, nil
 		case resp.Rcode == dns.RcodeServerFailure:
 			lastErr, lastServer = routing.ErrSERVFAIL, server
+		case resp.Rcode == dns.RcodeRefused:
+			lastErr, lastServer = routing.ErrRefused, server
 		default:
 			lastErr, lastServer = fmt.Errorf("rcode %s", dns.RcodeToString[resp.Rcode]), server
 		}
@@ -78,7 +80,7 @@ func (r *Resolver) exchangeOn(ctx context.Context, c *dns.Client, m *dns.Msg, se
 func classify(err error) error {
 	var ne net.Error
 	switch {
-	case errors.Is(err, routing.ErrSERVFAIL), errors.Is(err, routing.ErrTimeout):
+	case errors.Is(err, routing.ErrSERVFAIL), errors.Is(err, routing.ErrTimeout), errors.Is(err, routing.ErrRefused):
 		return err
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 )
 
 // What a DNS lookup can come to besides records. A DNS implementation wraps them (see DNSError) so
@@ -12,16 +13,24 @@ var (
 	ErrNXDOMAIN  = errors.New("NXDOMAIN")
 	ErrSERVFAIL  = errors.New("SERVFAIL")
 	ErrTimeout   = errors.New("timeout")
+	ErrRefused   = errors.New("REFUSED")
 	ErrNoRecords = errors.New("no records")
 )
+
+// DefaultRetryAfter is the Retry-After of a 503 for a DNS failure whose error does not say when
+// DNS will be asked again.
+const DefaultRetryAfter = 10 * time.Second
 
 // DNSError is the error a DNS implementation returns for a lookup that gave no records.
 type DNSError struct {
 	Name   string // the name looked up
 	Type   string // "SRV", "A", "AAAA" or "A/AAAA"
 	Server string // the server whose answer decided, when one answered
-	Err    error  // ErrNXDOMAIN, ErrSERVFAIL, ErrTimeout, ErrNoRecords or another cause
+	Err    error  // ErrNXDOMAIN, ErrSERVFAIL, ErrTimeout, ErrRefused, ErrNoRecords or another cause
 	Cached bool   // answered from the negative cache
+	// RetryAfter is how long the failure stays cached: asking again sooner gets the same answer.
+	// 0: unknown.
+	RetryAfter time.Duration
 }
 
 func (e *DNSError) Error() string {
@@ -51,9 +60,10 @@ func (e *DNSError) Error() string {
 func (e *DNSError) Unwrap() error { return e.Err }
 
 // DNSErrorCode names what a lookup error came to, the way an operator reads it in an explanation:
-// "NXDOMAIN", "SERVFAIL", "timeout", "no records", or the error's text for anything else.
+// "NXDOMAIN", "SERVFAIL", "timeout", "REFUSED", "no records", or the error's text for anything
+// else.
 func DNSErrorCode(err error) string {
-	for _, known := range [...]error{ErrNXDOMAIN, ErrSERVFAIL, ErrTimeout, ErrNoRecords} {
+	for _, known := range [...]error{ErrNXDOMAIN, ErrSERVFAIL, ErrTimeout, ErrRefused, ErrNoRecords} {
 		if errors.Is(err, known) {
 			return known.Error()
 		}
@@ -65,6 +75,23 @@ func DNSErrorCode(err error) string {
 		return errNoResolver.Error()
 	}
 	return err.Error()
+}
+
+// TemporaryDNSError reports whether a lookup error says nothing about the name: the server
+// failed (SERVFAIL), refused, did not answer, or could not be reached. Only NXDOMAIN and an
+// answer without records say that the name has no such records; a chain that ends on a
+// temporary failure answers 503 with a Retry-After, not 404.
+func TemporaryDNSError(err error) bool {
+	return err != nil && !errors.Is(err, ErrNXDOMAIN) && !errors.Is(err, ErrNoRecords) && !errors.Is(err, errNoResolver)
+}
+
+// retryAfter is how long err's failure stays cached, 0 when unknown.
+func retryAfter(err error) time.Duration {
+	var de *DNSError
+	if errors.As(err, &de) {
+		return de.RetryAfter
+	}
+	return 0
 }
 
 // dnsErrorCached reports whether err came from a negative cache.

@@ -1,5 +1,5 @@
 // Command sipfed-proxy is the SIP federation proxy: `serve` runs it, `route` asks a running proxy
-// to explain a routing decision.
+// to explain a routing decision, `health` whether it is ready.
 package main
 
 import (
@@ -11,7 +11,8 @@ const usage = `sipfed-proxy: a SIP federation proxy configured through its REST 
 
 Usage:
   sipfed-proxy serve [flags]        run the proxy (sipfed-proxy serve -h for flags)
-  sipfed-proxy route [flags] URI    explain how a running proxy routes a SIP URI
+  sipfed-proxy route [flags] URI    explain how a running proxy routes a SIP URI (exit 1 unless routed)
+  sipfed-proxy health [flags]       exit 0 when a running proxy is ready (GET /readyz), else 1
   sipfed-proxy version              print the version
 `
 
@@ -29,6 +30,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "route":
 		err = route(os.Args[2:], os.Stdout)
+	case "health":
+		err = health(os.Args[2:], os.Stdout)
 	case "version":
 		fmt.Println(version)
 	case "-h", "--help", "help":
