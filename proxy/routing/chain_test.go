@@ -30,8 +30,8 @@ func TestChain(t *testing.T) {
 		srvErr  map[string]error
 		addrErr map[string]error
 		retry   time.Duration // the decision's RetryAfter
-		want    []string // next hops
-		calls   []string // DNS lookups, in order
+		want    []string      // next hops
+		calls   []string      // DNS lookups, in order
 		status  int
 		reason  string
 		outcome []string // "step domain outcome" per explained step

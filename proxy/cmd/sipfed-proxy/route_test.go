@@ -90,7 +90,7 @@ func TestRouteExitStatusSaysWhetherRouted(t *testing.T) {
 		want string
 	}{
 		{"sip:bob@domaina.com", 0, "192.0.2.10:5071"},
-		{"sip:bob@nowhere.example", 1, "result: 404"},     // no route, and NXDOMAIN
+		{"sip:bob@nowhere.example", 1, "result: 404"},      // no route, and NXDOMAIN
 		{"sip:bob@dnsdown.example", 1, "retry_after: 20s"}, // no route, and SERVFAIL: 503
 		{"sip:eve@stranger.com", 1, "result: 403"},
 	} {
