@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,6 +126,7 @@ type Server struct {
 	cancel      context.CancelFunc // stops the syncer
 	relayCancel context.CancelFunc // starts the relay's drain
 	relayDone   chan struct{}      // closed when the relay's Run returned
+	relayBound  time.Duration      // the relay's part of the shutdown bound
 	wg          sync.WaitGroup
 	errc        chan error
 
@@ -210,6 +212,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if sipCfg.ShutdownTimeout == 0 {
 			sipCfg.ShutdownTimeout = max(cfg.ShutdownTimeout-shutdownMargin, cfg.ShutdownTimeout/2)
 		}
+		s.relayBound = sipCfg.ShutdownTimeout
 		if s.relay, err = relay.New(sipCfg, s.syncer.Live(), s.dns); err != nil {
 			cancel()
 			return nil, err
@@ -368,7 +371,8 @@ func (s *Server) Wait(ctx context.Context) error {
 func (s *Server) Close() error { return s.Shutdown("closed") }
 
 // Shutdown stops the proxy gracefully, within the shutdown bound: /readyz turns not-ready at
-// once (naming why); the relay stops accepting and drains its transactions in flight while the
+// once, naming why; the relay stops accepting and drains its transactions in flight, while the
+// admin API still answers (/readyz says why it is not ready, /metrics shows the drain); then the
 // admin API stops accepting and finishes its requests in flight; then the syncer stops and the
 // store closes. One log line says what was drained. why is what asked for the stop (e.g. the
 // signal's name). Only the first call does anything; later ones return its result.
@@ -383,54 +387,52 @@ func (s *Server) shutdown(why string) error {
 	reason := "shutting down (" + why + ")"
 	s.notReady.Store(&reason)
 	sipInFlight := s.gaugeValue(telemetry.MetricSIPInFlight)
-	adminInFlight := s.api.InFlight()
 	log.Info("sipfed-proxy stopping", telemetry.KeySignal, why, telemetry.KeyBound, bound,
-		telemetry.KeySIPTransactions, sipInFlight, telemetry.KeyAdminRequests, adminInFlight)
+		telemetry.KeySIPTransactions, sipInFlight, telemetry.KeyAdminRequests, s.api.InFlight())
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 
-	// The relay and the admin API drain side by side.
+	// The relay drains first (it keeps a margin of the bound for what follows).
 	if s.relayCancel != nil {
 		s.relayCancel()
 	}
-	adminDone := make(chan error, 1)
-	go func() { adminDone <- s.drainAdmin(ctx) }()
-	relayCut := false
 	select {
 	case <-s.relayDone:
 	case <-ctx.Done():
-		relayCut = true
 	}
-	s.closeRelay() // at the bound: whatever is left goes now
-	adminErr := <-adminDone
-	adminCut := errors.Is(adminErr, context.DeadlineExceeded)
-	if adminCut {
-		adminErr = nil
+	// The relay returns once drained, or at its part of the bound with transactions still in
+	// flight (which it cancels and answers upstream): returning that late means it was cut.
+	sipCut := s.relayBound > 0 && time.Since(start) >= s.relayBound
+	s.closeRelay()
+
+	adminInFlight := s.api.InFlight()
+	adminErr := s.drainAdmin(ctx)
+	var adminCut int64
+	if errors.Is(adminErr, context.DeadlineExceeded) {
+		adminCut, adminErr = max(s.api.InFlight(), 1), nil
 	}
 
 	s.cancel()
 	s.wg.Wait()
 	storeErr := s.store.Close()
 
-	attrs := []any{telemetry.KeySignal, why, telemetry.KeyDuration, time.Since(start).Round(time.Millisecond),
-		telemetry.KeySIPTransactions, sipInFlight, telemetry.KeyAdminRequests, adminInFlight}
-	if relayCut || adminCut {
-		log.Warn("sipfed-proxy stopped at the shutdown bound; what was still in flight was cut",
-			append(attrs, telemetry.KeyBound, bound, telemetry.KeyReason, cutReason(relayCut, adminCut))...)
+	attrs := []slog.Attr{slog.String(telemetry.KeySignal, why),
+		slog.Duration(telemetry.KeyDuration, time.Since(start).Round(time.Millisecond)),
+		slog.Float64(telemetry.KeySIPTransactions, sipInFlight), slog.Int64(telemetry.KeyAdminRequests, adminInFlight)}
+	if sipCut || adminCut > 0 {
+		var cut []string
+		if sipCut {
+			cut = append(cut, "SIP transactions still in flight at the relay's bound ("+s.relayBound.String()+")")
+		}
+		if adminCut > 0 {
+			cut = append(cut, strconv.FormatInt(adminCut, 10)+" admin requests still in flight")
+		}
+		log.LogAttrs(context.Background(), slog.LevelWarn, "sipfed-proxy stopped at the shutdown bound; what was still in flight was cut",
+			append(attrs, slog.Duration(telemetry.KeyBound, bound), slog.String(telemetry.KeyReason, strings.Join(cut, "; ")))...)
 	} else {
-		log.Info("sipfed-proxy stopped", attrs...)
+		log.LogAttrs(context.Background(), slog.LevelInfo, "sipfed-proxy stopped", attrs...)
 	}
 	return errors.Join(adminErr, storeErr)
-}
-
-func cutReason(relay, admin bool) string {
-	switch {
-	case relay && admin:
-		return "SIP transactions and admin requests still in flight"
-	case relay:
-		return "SIP transactions still in flight"
-	}
-	return "admin requests still in flight"
 }
 
 // drainAdmin stops the admin API: no new connection, requests in flight finish. It returns
