@@ -57,8 +57,12 @@ type serveFlags struct {
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {
+	return parseServeFlagsInto(flag.NewFlagSet("serve", flag.ContinueOnError), args)
+}
+
+// parseServeFlagsInto defines serve's flags on fs and parses args.
+func parseServeFlagsInto(fs *flag.FlagSet, args []string) (*serveFlags, error) {
 	f := &serveFlags{}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory of the embedded bbolt store")
 	fs.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:7080", "listen address of the admin API")
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file of admin tokens, one per line as name:token (default: env SIPFED_TOKEN, else a generated token in DATA-DIR/admin.token)")
