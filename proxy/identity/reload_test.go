@@ -291,3 +291,61 @@ func TestExpiryMetrics(t *testing.T) {
 		t.Fatalf("certificate expiry after the reload %v, want %v", got, renewed.Cert.NotAfter.Unix())
 	}
 }
+
+// Handshakes and reloads at once: every handshake sees one whole generation (a certificate
+// with its own key), never a mix; the race detector watches the swap.
+func TestReloadDuringHandshakes(t *testing.T) {
+	ca := testpki.MustCA("ca")
+	leaves := []*testpki.Leaf{
+		ca.MustIssue(testpki.LeafOptions{DNS: []string{"fed.example.com"}}),
+		ca.MustIssue(testpki.LeafOptions{DNS: []string{"fed.example.com"}}),
+	}
+	files, err := leaves[0].WriteFiles(t.TempDir(), "proxy", ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(Options{CertFile: files.Cert, KeyFile: files.Key, CAFile: files.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := echoServer(t, m.ServerConfig())
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			// Files are renamed into place: a reload reads a whole pair or the old one.
+			l := leaves[i%2]
+			for path, data := range map[string][]byte{files.Cert + ".new": l.CertPEM, files.Key + ".new": l.KeyPEM} {
+				if err := os.WriteFile(path, data, 0o600); err != nil {
+					done <- err
+					return
+				}
+			}
+			_ = os.Rename(files.Key+".new", files.Key)
+			_ = os.Rename(files.Cert+".new", files.Cert)
+			_ = m.Reload() // between the two renames the pair does not match: refused, kept
+		}
+	}()
+	for range 50 {
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "fed.example.com"})
+		if err != nil {
+			t.Fatalf("handshake during reloads: %v", err)
+		}
+		got := c.ConnectionState().PeerCertificates[0]
+		if !got.Equal(leaves[0].Cert) && !got.Equal(leaves[1].Cert) {
+			t.Fatal("a handshake saw a certificate that was never configured")
+		}
+		echo(t, c, "ping")
+		c.Close()
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
