@@ -374,8 +374,8 @@ func (s *Server) Close() error { return s.Shutdown("closed") }
 // once, naming why; the relay stops accepting and drains its transactions in flight, while the
 // admin API still answers (/readyz says why it is not ready, /metrics shows the drain); then the
 // admin API stops accepting and finishes its requests in flight; then the syncer stops and the
-// store closes. One log line says what was drained. why is what asked for the stop (e.g. the
-// signal's name). Only the first call does anything; later ones return its result.
+// store closes. One log line says what was drained. why is what asked for the stop (a signal's
+// name, as String gives it). Only the first call does anything; later ones return its result.
 func (s *Server) Shutdown(why string) error {
 	s.stopOnce.Do(func() { s.stopErr = s.shutdown(why) })
 	return s.stopErr
@@ -387,7 +387,7 @@ func (s *Server) shutdown(why string) error {
 	reason := "shutting down (" + why + ")"
 	s.notReady.Store(&reason)
 	sipInFlight := s.gaugeValue(telemetry.MetricSIPInFlight)
-	log.Info("sipfed-proxy stopping", telemetry.KeySignal, why, telemetry.KeyBound, bound,
+	log.Info("sipfed-proxy stopping", telemetry.KeyCause, why, telemetry.KeyBound, bound,
 		telemetry.KeySIPTransactions, sipInFlight, telemetry.KeyAdminRequests, s.api.InFlight())
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
@@ -416,7 +416,7 @@ func (s *Server) shutdown(why string) error {
 	s.wg.Wait()
 	storeErr := s.store.Close()
 
-	attrs := []slog.Attr{slog.String(telemetry.KeySignal, why),
+	attrs := []slog.Attr{slog.String(telemetry.KeyCause, why),
 		slog.Duration(telemetry.KeyDuration, time.Since(start).Round(time.Millisecond)),
 		slog.Float64(telemetry.KeySIPTransactions, sipInFlight), slog.Int64(telemetry.KeyAdminRequests, adminInFlight)}
 	if sipCut || adminCut > 0 {

@@ -182,7 +182,7 @@ func TestShutdownDrainsInOrder(t *testing.T) {
 			line = l
 		}
 	}
-	for _, want := range []string{"signal=terminated", "sip_transactions=1", "admin_requests=", "duration="} {
+	for _, want := range []string{"cause=terminated", "sip_transactions=1", "admin_requests=", "duration="} {
 		if !strings.Contains(line, want) {
 			t.Errorf("stop line %q lacks %q\n%s", line, want, logs)
 		}

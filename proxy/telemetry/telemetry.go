@@ -87,6 +87,9 @@ const (
 	KeyNodeFQDN = "node_fqdn"
 	// KeySignal is the name of an operating-system signal, e.g. "terminated", "hangup".
 	KeySignal = "signal"
+	// KeyCause is what asked for a stop: a signal's name ("terminated", "interrupt"), "closed",
+	// or a component that failed.
+	KeyCause = "cause"
 	// KeyIdentities are the RFC 5922 identities of the proxy's own certificate, comma-separated
 	// (a peer's are KeyPeerIdentities).
 	KeyIdentities = "identities"

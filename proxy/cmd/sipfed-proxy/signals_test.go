@@ -64,7 +64,7 @@ func TestSIGTERMExitsZeroAndSaysWhatWasDrained(t *testing.T) {
 	if stopped == "" {
 		t.Fatalf("no shutdown line:\n%s", p.stderr)
 	}
-	for _, want := range []string{"signal=terminated", "admin_requests=", "duration="} {
+	for _, want := range []string{"cause=terminated", "admin_requests=", "duration="} {
 		if !strings.Contains(stopped, want) {
 			t.Errorf("shutdown line lacks %q: %s", want, stopped)
 		}
