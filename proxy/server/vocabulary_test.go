@@ -23,6 +23,12 @@ import (
 // The Go runtime's and the process's standard collectors keep their own names.
 var standardPrefixes = []string{"go_", "process_"}
 
+// pendingLabels are metrics whose owner changes their labels to the declared ones in their own
+// change: a difference is reported, not failed. Remove an entry when it is converted.
+var pendingLabels = map[string]string{
+	telemetry.MetricTLSHandshakeFailures: "the relay labels it {direction, reason}; the lead's rewrite makes it {side, reason}",
+}
+
 var (
 	descName   = regexp.MustCompile(`fqName: "([^"]*)"`)
 	descLabels = regexp.MustCompile(`variableLabels: \{([^}]*)\}\}$`)
@@ -63,12 +69,9 @@ func TestEveryMetricIsDeclaredInTelemetry(t *testing.T) {
 		t.Fatalf("MESSAGE: %v %v", res, err)
 	}
 
-	declared, labels := map[string]bool{}, map[string]bool{}
-	for _, n := range telemetry.Metrics {
+	declared := map[string]bool{}
+	for n := range telemetry.Metrics {
 		declared[n] = true
-	}
-	for _, l := range telemetry.Labels {
-		labels[l] = true
 	}
 	standard := func(name string) bool {
 		return slices.ContainsFunc(standardPrefixes, func(p string) bool { return strings.HasPrefix(name, p) })
@@ -91,11 +94,15 @@ func TestEveryMetricIsDeclaredInTelemetry(t *testing.T) {
 		if !declared[name] {
 			t.Errorf("metric %s is not declared in proxy/telemetry", name)
 		}
+		var got []string
 		if lm := descLabels.FindStringSubmatch(ds); lm != nil && lm[1] != "" {
-			for _, l := range strings.Split(lm[1], ",") {
-				if !labels[l] {
-					t.Errorf("metric %s has label %q, not declared in proxy/telemetry", name, l)
-				}
+			got = strings.Split(lm[1], ",")
+		}
+		if want := telemetry.Metrics[name]; declared[name] && !slices.Equal(got, want) {
+			if why, ok := pendingLabels[name]; ok {
+				t.Logf("pending: metric %s has labels %v, declared %v: %s", name, got, want, why)
+			} else {
+				t.Errorf("metric %s has labels %v; proxy/telemetry declares %v", name, got, want)
 			}
 		}
 	}

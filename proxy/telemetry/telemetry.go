@@ -147,15 +147,35 @@ const (
 	MetricSnapshotRevision      = "sipfed_snapshot_revision"
 )
 
-// Metrics lists every declared metric name.
-var Metrics = []string{
-	MetricSIPRequests, MetricSIPResponses, MetricSIPFailovers, MetricSIPShed, MetricSIPOverload,
-	MetricSIPInFlight, MetricSIPTransactionDuration,
-	MetricTLSHandshakeFailures, MetricTLSCertificateExpiry, MetricTLSCAExpiry, MetricTLSReloads,
-	MetricDNSLookups, MetricDNSExchangeDuration, MetricDNSTruncated, MetricDNSCacheEntries,
-	MetricAdminRequests, MetricAdminRequestDuration, MetricAdminInFlight, MetricAdminTokenReloads,
-	MetricAdminTokens,
-	MetricSnapshotBuildDuration, MetricSnapshotRevision,
+// Metrics declares every metric with its labels, in order: a test checks that what a running
+// proxy registers has exactly these.
+var Metrics = map[string][]string{
+	MetricSIPRequests:            {LabelDirection},
+	MetricSIPResponses:           {LabelDirection, LabelClass},
+	MetricSIPFailovers:           {LabelReason},
+	MetricSIPShed:                nil,
+	MetricSIPOverload:            nil,
+	MetricSIPInFlight:            nil,
+	MetricSIPTransactionDuration: {LabelDirection, LabelProtocol},
+
+	MetricTLSHandshakeFailures: {LabelSide, LabelReason},
+	MetricTLSCertificateExpiry: nil,
+	MetricTLSCAExpiry:          nil,
+	MetricTLSReloads:           {LabelResult},
+
+	MetricDNSLookups:          {LabelType, LabelResult},
+	MetricDNSExchangeDuration: {LabelProtocol},
+	MetricDNSTruncated:        nil,
+	MetricDNSCacheEntries:     nil,
+
+	MetricAdminRequests:        {LabelMethod, LabelPath, LabelStatus},
+	MetricAdminRequestDuration: {LabelMethod, LabelPath},
+	MetricAdminInFlight:        nil,
+	MetricAdminTokenReloads:    {LabelResult},
+	MetricAdminTokens:          nil,
+
+	MetricSnapshotBuildDuration: nil,
+	MetricSnapshotRevision:      nil,
 }
 
 // Metric labels. Where a label and a log key mean the same, they are the same word.
