@@ -50,9 +50,9 @@ func FuzzDestinationPattern(f *testing.F) {
 		r.ID, r.DestinationPattern, r.NextHop, r.RouteType = "r1", pattern, "192.0.2.1", routeType
 		valid := api.ValidateDestinationPattern("destination_pattern", routeType, pattern) == nil
 
-		// The request's domain as routing keys it (a SIP URI's host: lower case, no final dot);
-		// it is federated when the API would store that name.
-		domain := strings.ToLower(strings.TrimSuffix(reqDomain, "."))
+		// The request's domain as routing keys it (ASCII lower case, no final dot: DNS names are
+		// ASCII, and "İ" is not "i"); it is federated when the API would store that name.
+		domain := normalizeName(reqDomain)
 		// The API refuses localhost as a federated domain, and routing leaves a stored one out.
 		federated := api.ValidateDomain("domain", domain) == nil && !api.IsLocalhost(domain)
 		cfg := &Config{Revision: 1, Domains: map[string]api.FederatedDomain{}, Routes: map[string]api.StaticRoute{"r1": r}, ServiceEnabled: true}
