@@ -95,6 +95,9 @@ func Start(t testing.TB, opts ...Option) *Proxy {
 			LocalDomains: []string{"example.com"},
 		},
 		Log: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// A test's proxy stops at its end: transactions a test left hanging hold it 5 s at most,
+		// not the 32 s a production stop allows.
+		ShutdownTimeout: 6 * time.Second,
 	}
 	// Tests are hermetic: DNS goes to a loopback server that knows no name, so a lookup ends at
 	// once in NXDOMAIN instead of reaching out. Tests that need DNS serve it and say so with
