@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 type proxyProcess struct {
 	cmd      *exec.Cmd
 	endpoint string
-	stderr   *strings.Builder
+	stderr   *logBuffer
 	exited   chan struct{}
 }
 
@@ -64,7 +65,7 @@ func startProxyArgs(t *testing.T, endpoint string, args []string) *proxyProcess 
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "SIPFED_PROXY_MAIN="+encodeArgs(args))
-	p := &proxyProcess{cmd: cmd, endpoint: endpoint, stderr: &strings.Builder{}, exited: make(chan struct{})}
+	p := &proxyProcess{cmd: cmd, endpoint: endpoint, stderr: &logBuffer{}, exited: make(chan struct{})}
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +101,24 @@ func startProxyArgs(t *testing.T, endpoint string, args []string) *proxyProcess 
 	}
 	t.Fatalf("proxy not ready within 20s:\n%s", p.stderr)
 	return nil
+}
+
+// logBuffer holds a process's log; tests read it while the process writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 var readinessClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
