@@ -248,6 +248,8 @@ func resultLabel(err error) string {
 		return "timeout"
 	case errors.Is(err, routing.ErrRefused):
 		return "refused"
+	case errors.Is(err, routing.ErrServer):
+		return "server_error"
 	case errors.Is(err, routing.ErrNoRecords):
 		return "no_records"
 	}

@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer, c *cache) (*metrics, error) {
 	}
 	m := &metrics{
 		lookups: telemetry.NewCounterVec(telemetry.MetricDNSLookups,
-			"DNS lookups by record type and result (cached, noerror, nxdomain, servfail, timeout, refused, no_records, error).",
+			"DNS lookups by record type and result (cached, noerror, nxdomain, servfail, timeout, refused, server_error, no_records, error).",
 			telemetry.LabelType, telemetry.LabelResult),
 		exchanges: telemetry.NewHistogramVec(telemetry.MetricDNSExchangeDuration,
 			"Duration of one DNS query to one server, by protocol (udp, tcp).",

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ func TestDNSFailureKindDecidesStatus(t *testing.T) {
 	srv := startServer(t, map[string]answer{
 		"SRV _sipfederationtls._tcp.servfail.example": {rcode: dns.RcodeServerFailure},
 		"SRV _sipfederationtls._tcp.refused.example":  {rcode: dns.RcodeRefused},
+		"SRV _sipfederationtls._tcp.notimp.example":   {rcode: dns.RcodeNotImplemented},
 		"SRV _sipfederationtls._tcp.slow.example":     {delay: 400 * time.Millisecond},
 		"SRV _sipfederationtls._tcp.empty.example":    {ns: []string{soa}},
 		// A static route's next hop name that the server fails to resolve.
@@ -41,6 +43,7 @@ func TestDNSFailureKindDecidesStatus(t *testing.T) {
 		{domain: "servfail.example", status: 503, retry: true, dnsError: "SERVFAIL"},
 		{domain: "refused.example", status: 503, retry: true, dnsError: "REFUSED"},
 		{domain: "slow.example", status: 503, retry: true, dnsError: "timeout"},
+		{domain: "notimp.example", status: 503, retry: true, dnsError: "server error"},
 		{domain: "hopfail.example", status: 503, retry: true, dnsError: "SERVFAIL"},
 	}
 	cfg := &routing.Config{Domains: map[string]api.FederatedDomain{}, Routes: map[string]api.StaticRoute{}}
@@ -98,4 +101,21 @@ func containsCode(codes []string, want string) bool {
 		}
 	}
 	return false
+}
+
+// A DNS server that cannot be reached says nothing about the partner either: 503.
+func TestUnreachableDNSServerIs503(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := pc.LocalAddr().String()
+	pc.Close() // nothing listens: the kernel answers "connection refused"
+	r := newResolver(t, Config{Servers: []string{closed}, Timeout: 500 * time.Millisecond})
+	cfg := &routing.Config{Domains: map[string]api.FederatedDomain{"domaina.com": {Domain: "domaina.com"}}}
+	var d routing.Decision
+	routing.Build(cfg, routing.Options{}).Decide(t.Context(), r, routing.Request{Domain: "domaina.com"}, &d)
+	if d.Status != 503 || d.RetryAfter <= 0 || !strings.Contains(d.Reason, "server error") && !strings.Contains(d.Reason, "timeout") {
+		t.Fatalf("unreachable DNS server: %d %q retry after %v; want 503 naming a server error", d.Status, d.Reason, d.RetryAfter)
+	}
 }

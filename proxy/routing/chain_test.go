@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -141,6 +142,13 @@ func TestChain(t *testing.T) {
 			want:    []string{"sip.lyncpartner.com@198.51.100.7:5061", "sip.lyncpartner.com@[2001:db8::7]:5061"},
 			calls:   []string{"srv lyncpartner.com", "addrs sip.lyncpartner.com"},
 			outcome: []string{"federated lyncpartner.com matched", "static lyncpartner.com none", "srv lyncpartner.com matched"},
+		},
+		{
+			name: "lync: an error the DNS implementation does not classify is an answer: 404", domain: "lyncpartner.com",
+			srvErr: map[string]error{"lyncpartner.com": errors.New("no such partner")},
+			calls:  []string{"srv lyncpartner.com"},
+			status: 404,
+			reason: "no route to lyncpartner.com: static lyncpartner.com: no match; srv lyncpartner.com: no such partner",
 		},
 		{
 			name: "lync: never falls back to the default federation routing domain", domain: "lyncpartner.com",

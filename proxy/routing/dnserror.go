@@ -10,10 +10,13 @@ import (
 // What a DNS lookup can come to besides records. A DNS implementation wraps them (see DNSError) so
 // that the explanation can say "NXDOMAIN" rather than a resolver's prose.
 var (
-	ErrNXDOMAIN  = errors.New("NXDOMAIN")
-	ErrSERVFAIL  = errors.New("SERVFAIL")
-	ErrTimeout   = errors.New("timeout")
-	ErrRefused   = errors.New("REFUSED")
+	ErrNXDOMAIN = errors.New("NXDOMAIN")
+	ErrSERVFAIL = errors.New("SERVFAIL")
+	ErrTimeout  = errors.New("timeout")
+	ErrRefused  = errors.New("REFUSED")
+	// ErrServer is a DNS server that could not be asked (unreachable) or answered with another
+	// error rcode: no answer about the name.
+	ErrServer    = errors.New("server error")
 	ErrNoRecords = errors.New("no records")
 )
 
@@ -26,7 +29,7 @@ type DNSError struct {
 	Name   string // the name looked up
 	Type   string // "SRV", "A", "AAAA" or "A/AAAA"
 	Server string // the server whose answer decided, when one answered
-	Err    error  // ErrNXDOMAIN, ErrSERVFAIL, ErrTimeout, ErrRefused, ErrNoRecords or another cause
+	Err    error  // ErrNXDOMAIN, ErrSERVFAIL, ErrTimeout, ErrRefused, ErrServer, ErrNoRecords, or another cause
 	Cached bool   // answered from the negative cache
 	// RetryAfter is how long the failure stays cached: asking again sooner gets the same answer.
 	// 0: unknown.
@@ -63,7 +66,7 @@ func (e *DNSError) Unwrap() error { return e.Err }
 // "NXDOMAIN", "SERVFAIL", "timeout", "REFUSED", "no records", or the error's text for anything
 // else.
 func DNSErrorCode(err error) string {
-	for _, known := range [...]error{ErrNXDOMAIN, ErrSERVFAIL, ErrTimeout, ErrRefused, ErrNoRecords} {
+	for _, known := range [...]error{ErrNXDOMAIN, ErrSERVFAIL, ErrTimeout, ErrRefused, ErrServer, ErrNoRecords} {
 		if errors.Is(err, known) {
 			return known.Error()
 		}
@@ -78,11 +81,16 @@ func DNSErrorCode(err error) string {
 }
 
 // TemporaryDNSError reports whether a lookup error says nothing about the name: the server
-// failed (SERVFAIL), refused, did not answer, or could not be reached. Only NXDOMAIN and an
-// answer without records say that the name has no such records; a chain that ends on a
-// temporary failure answers 503 with a Retry-After, not 404.
+// failed (SERVFAIL), refused, did not answer in time, or could not be asked. A chain that ends on
+// such a failure answers 503 with a Retry-After, not 404: the partner may well exist. NXDOMAIN,
+// no records, and errors a DNS implementation does not classify count as an answer (404).
 func TemporaryDNSError(err error) bool {
-	return err != nil && !errors.Is(err, ErrNXDOMAIN) && !errors.Is(err, ErrNoRecords) && !errors.Is(err, errNoResolver)
+	for _, temp := range [...]error{ErrSERVFAIL, ErrTimeout, ErrRefused, ErrServer, context.DeadlineExceeded} {
+		if errors.Is(err, temp) {
+			return true
+		}
+	}
+	return false
 }
 
 // retryAfter is how long err's failure stays cached, 0 when unknown.
