@@ -75,7 +75,10 @@ func TestBackupOfAStoreWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := admin.New(admin.Config{Store: noBackup{a.store}, Live: a.live, Tokens: tokens})
+	h, err := admin.New(admin.Config{Store: noBackup{a.store}, Live: a.live, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
 	req, _ := http.NewRequest(http.MethodGet, "/v1/backup", nil)
 	req.Header.Set("Authorization", "Bearer "+opsToken)
 	rec := httptest.NewRecorder()
