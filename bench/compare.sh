@@ -128,10 +128,10 @@ say() { echo "$*" | tee -a "$REPORT"; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # --- processes -------------------------------------------------------------------------------
-PROXY="" UAS="" HOG="" SAMPLER=""
+PROXY="" UAS="" UAC="" HOG="" SAMPLER=""
 cleanup() {
 	local p
-	for p in $SAMPLER $HOG $UAS $PROXY; do kill "$p" 2>/dev/null || true; done
+	for p in $SAMPLER $HOG $UAC $UAS $PROXY; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -303,7 +303,7 @@ step() {
 	read -r c0 ct0 cs0 < <(core_ticks "$PROXY_CORE")
 	# The UAC runs under a bash that reports its CPU time (times) when it ends.
 	launch "$dir" "$LOAD_CORE" "$NICE" bash -c '"$@" >uac.out 2>uac.log; times >uac.times' uac "${UAC_CMD[@]}"
-	local uac=$LAUNCHED
+	UAC=$LAUNCHED
 	sleep "$(awk -v s="$start" -v n="$(date +%s.%N)" -v d="$secs" 'BEGIN{r=s+d-n; print (r > 0 ? r : 0)}')"
 	local p1 u1 l1 lt1 c1 ct1 cs1 end
 	p1=$(ticks "${pids[@]}")
@@ -311,7 +311,15 @@ step() {
 	read -r l1 lt1 _ < <(core_ticks "$LOAD_CORE")
 	read -r c1 ct1 cs1 < <(core_ticks "$PROXY_CORE")
 	end=$(date +%s.%N)
-	wait "$uac" || true
+	# sipp gives up 15 s after the window, tlsload 5 s; a UAC still there after 30 s is killed.
+	local i
+	for i in $(seq 300); do
+		kill -0 "$UAC" 2>/dev/null || break
+		[ "$i" = 300 ] && { echo "compare: the UAC hung; killed" >>"$dir/uac.log"; kill -9 "$UAC" 2>/dev/null || true; }
+		sleep 0.1
+	done
+	wait "$UAC" || true
+	UAC=""
 	local mr mp
 	read -r mr mp < <(mem_kib "${pids[@]}")
 	kill "$SAMPLER" 2>/dev/null || true
@@ -368,7 +376,8 @@ step() {
 		extra=$(python3 -c 'import json,sys
 try:
     s=json.load(open(sys.argv[1])); u=json.load(open(sys.argv[2]))
-    print(" tls=%s conns=%d/%d" % ((s.get("tls") or ["?"])[0].replace(" ","_"), s.get("conns",0)+s.get("inbound_conns",0), u.get("conns",0)))
+    print(" tls=%s conns=%d+%d/%d%s" % ((s.get("tls") or ["?"])[0].replace(" ","_"), s.get("conns",0), s.get("inbound_conns",0), u.get("conns",0),
+        (" uac-error=" + s["error"].replace(" ","_")) if s.get("error") else ""))
 except Exception: pass' "$dir/uac.out" "$dir/uas.out" 2>/dev/null || true)
 	fi
 	say "$(printf '%-3s %-8s %-12s %6s/s %-14s bad %s%% 503 %s%% goodput %s/s offered %s/s p50 %s p99 %s ms | proxy cpu %s%% core%s %s%% steal %s%% rss %d pss %d MiB | gen %s%% (uac %s uas %s) core%s %s%% | load %s -> %s%s' \
@@ -405,7 +414,8 @@ say ""
 say "each step: transport proxy kind rate result | bad: % not answered 200 within 1 s; 503: % answered 503; goodput: 200s within 1 s"
 say "per second; offered: requests per second; p50/p99 of the 200s (sipp: whole ms, 0 is under 1 ms) | proxy cpu: % of a core"
 say "(Kamailio: all its processes), its core's busy and steal share (all work), peak RSS/PSS | gen: UAC + UAS CPU, % of"
-say "their one core; that core's busy share (all work) | load average before -> after the step"
+say "their one core; that core's busy share (all work) | load average before -> after the step | tls: negotiated suite,"
+say "conns=UAC's connections to the proxy + the proxy's own back to the UAC / the proxy's to the UAS"
 
 # --- the run ---------------------------------------------------------------------------------
 declare -A TOP FAIL BOUND P50 P99 RSS PSS PEAKRSS PEAKPSS LAT OVL

@@ -294,6 +294,10 @@ func rawUAC(o uacOptions, clientCfg, serverCfg *tls.Config) error {
 	sent := 0
 	cpu0 := cpuTime()
 	start := time.Now()
+	// A proxy that stops reading must not hang the run: writes give up past the window.
+	for _, w := range outs {
+		_ = w.c.SetWriteDeadline(start.Add(o.dur + 2*time.Second))
+	}
 	tick := time.NewTicker(time.Millisecond)
 	var werr error
 	for now := range tick.C {
