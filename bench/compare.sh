@@ -228,6 +228,19 @@ start_kamailio() { # DIR
 	die "kamailio did not get ready: see $1/proxy.log"
 }
 
+# stop_proxy: after the measurement. sipfed's graceful stop waits for transactions in flight
+# (seconds), which no result depends on; Kamailio's main process must stop its children itself.
+stop_proxy() {
+	if [ -n "$PROXY" ] && [ "$(cat "/proc/$PROXY/comm" 2>/dev/null)" = sipfed-proxy ]; then
+		kill -9 "$PROXY" 2>/dev/null || true
+		wait "$PROXY" 2>/dev/null || true
+	else
+		stop_pid "$PROXY"
+	fi
+	PROXY=""
+}
+stamp() { echo "$(date +%s.%N) $2" >>"$1/timing"; }
+
 stop_pid() { # PID: TERM, wait, then KILL
 	local p=$1 i
 	[ -n "$p" ] || return 0
@@ -274,10 +287,12 @@ step() {
 	local dir
 	dir=$OUT/steps/$(printf '%03d' $STEP)-$tr-$proxy-$rate
 	mkdir -p "$dir"
+	stamp "$dir" begin
 	wait_ports_free
 	local la0
 	la0=$(loadavg)
 	"start_$proxy" "$dir"
+	stamp "$dir" proxy-ready
 	local pids
 	mapfile -t pids < <(tree "$PROXY")
 	if [ "$BUSY" = 1 ]; then
@@ -320,6 +335,7 @@ step() {
 	done
 	wait "$UAC" || true
 	UAC=""
+	stamp "$dir" uac-done
 	local mr mp
 	read -r mr mp < <(mem_kib "${pids[@]}")
 	kill "$SAMPLER" 2>/dev/null || true
@@ -333,8 +349,8 @@ step() {
 	UAS=""
 	stop_pid "$HOG"
 	HOG=""
-	stop_pid "$PROXY"
-	PROXY=""
+	stop_proxy
+	stamp "$dir" stopped
 	local la1
 	la1=$(loadavg)
 
