@@ -135,6 +135,7 @@ cleanup() {
 	wait 2>/dev/null || true
 }
 trap cleanup EXIT
+trap 'echo "compare: stopped at line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT TERM
 
 # launch DIR CORE NICE CMD...: CMD in DIR, in a session (so a scheduler autogroup) of its own,
@@ -193,10 +194,11 @@ sample_mem() {
 	local f=$1 mr=0 mp=0 r p
 	shift
 	while :; do
-		read -r r p < <(mem_kib "$@")
+		r=0 p=0
+		read -r r p < <(mem_kib "$@") || true
 		[ "$r" -gt "$mr" ] && mr=$r
 		[ "$p" -gt "$mp" ] && mp=$p
-		echo "$mr $mp" >"$f"
+		echo "$mr $mp" >"$f.new" && mv -f "$f.new" "$f" # whole, even when killed meanwhile
 		sleep 1
 	done
 }
@@ -336,13 +338,14 @@ step() {
 	wait "$UAC" || true
 	UAC=""
 	stamp "$dir" uac-done
-	local mr mp
-	read -r mr mp < <(mem_kib "${pids[@]}")
+	local mr=0 mp=0
+	read -r mr mp < <(mem_kib "${pids[@]}") || true
 	kill "$SAMPLER" 2>/dev/null || true
 	wait "$SAMPLER" 2>/dev/null || true
 	SAMPLER=""
-	local pr pp
-	read -r pr pp <"$dir/mem"
+	local pr=0 pp=0
+	read -r pr pp <"$dir/mem" || true
+	pr=${pr:-0} pp=${pp:-0}
 	[ "$mr" -gt "$pr" ] && pr=$mr
 	[ "$mp" -gt "$pp" ] && pp=$mp
 	stop_pid "$UAS"
@@ -354,12 +357,13 @@ step() {
 	local la1
 	la1=$(loadavg)
 
-	local sent ok late shed other unans bad shedp goodput achieved p50 p99
+	local sent ok late shed other unans bad shedp goodput achieved p50 p99 res_line
 	if [ "$tr" = tls ]; then
-		read -r sent ok late shed other unans bad shedp goodput achieved p50 p99 < <(python3 bench/lib/result.py tlsload "$dir/uac.out")
+		res_line=$(python3 bench/lib/result.py tlsload "$dir/uac.out" || echo "0 0 0 0 0 0 100 0 0 0 NA NA")
 	else
-		read -r sent ok late shed other unans bad shedp goodput achieved p50 p99 < <(python3 bench/lib/result.py sipp "$dir")
+		res_line=$(python3 bench/lib/result.py sipp "$dir" || echo "0 0 0 0 0 0 100 0 0 0 NA NA")
 	fi
+	read -r sent ok late shed other unans bad shedp goodput achieved p50 p99 <<<"$res_line"
 	# CPU shares of one core over the sending window.
 	local wall uac_s cpu gen uacp uasp lcore pcore psteal
 	wall=$(awk -v a="$start" -v b="$end" 'BEGIN{print b-a}')
