@@ -29,7 +29,7 @@
 #        BUSY=1      a CPU hog (busy loop, nice 0) on the proxy's core during every step, and the
 #                    proxies at nice 0 too (they otherwise run at NICE)
 #        NICE=-15    priority of proxies and generators (each in a scheduler autogroup of its own)
-#        CHILDREN=4  Kamailio's children and tcp_children; KAM_SHM=1024 KAM_PKG=64 (MiB)
+#        CHILDREN=4  Kamailio's children and tcp_children; KAM_SHM=4096 KAM_PKG=64 (MiB; see below)
 #        TLS_CONNS=1 TLS connections from the partner UAC (sipp uses one socket for udp and tcp)
 #        OUT=bin/compare (git-ignored): compare.txt (this output), steps.tsv, one directory per step
 set -euo pipefail
@@ -56,7 +56,11 @@ NICE=${NICE--15}
 if [ "$BUSY" = 1 ]; then PROXY_NICE=${PROXY_NICE:-0}; else PROXY_NICE=${PROXY_NICE:-$NICE}; fi
 HOG_NICE=${HOG_NICE:-0}
 CHILDREN=${CHILDREN:-4}
-KAM_SHM=${KAM_SHM:-1024}
+# Issue 11 ran Kamailio with -m 1024; here that runs out of shared memory near 15,000/s (tm keeps
+# each transaction 5 s after its answer), so Kamailio would be measured by its memory setting, not
+# its core. 4096 lets it run until the core (or the generator) is the limit. KAM_SHM=1024 for
+# issue 11's setting; a step in which Kamailio ran out of shared memory is marked SHM-FULL.
+KAM_SHM=${KAM_SHM:-4096}
 KAM_PKG=${KAM_PKG:-64}
 TLS_CONNS=${TLS_CONNS:-1}
 PROXY_CORE=${PROXY_CORE:-1}
@@ -390,6 +394,10 @@ step() {
 	[ $S_PASS = 1 ] && res=PASS
 	local mark=""
 	[ $S_GEN = 1 ] && mark=",GEN-BOUND"
+	if [ "$proxy" = kamailio ] && grep -q -m1 'could not allocate shared memory\|out of mem\|not enough memory' "$dir/proxy.log"; then
+		mark="$mark,SHM-FULL"
+		SHM_FULL=1
+	fi
 	S_P50=$p50 S_P99=$p99 S_RSS=$pr S_PSS=$pp S_GOODPUT=$goodput S_SHED=$shedp
 	local extra=""
 	if [ "$tr" = tls ]; then
@@ -568,6 +576,10 @@ if [ "$OVERLOAD" = 1 ]; then
 			[ -n "${OVL[$p,$tr]:-}" ] && say "$(printf '%-4s %-8s cap %s/s%s' "$tr" "$p" "${TOP[$p,$tr]}" "${OVL[$p,$tr]}")"
 		done
 	done
+fi
+if [ "${SHM_FULL:-0}" = 1 ]; then
+	say ""
+	say "SHM-FULL: Kamailio ran out of its ${KAM_SHM} MiB of shared memory in some steps (see their proxy.log): those are memory-bound, not CPU-bound"
 fi
 say ""
 say "load average at the end: $(loadavg)"
