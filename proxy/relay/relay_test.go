@@ -563,7 +563,7 @@ func TestOverloadSheds503(t *testing.T) {
 	}
 	close(slow)
 	<-done
-	if n := w.metric(t, telemetry.MetricOverloadShed, "reason=in_flight"); n != 1 {
+	if n := w.metric(t, telemetry.MetricSIPShed, "reason=in_flight"); n != 1 {
 		t.Errorf("shed counted %v", n)
 	}
 }

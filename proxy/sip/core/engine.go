@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,7 +168,7 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 			return
 		}
 	}
-	c.m.requests.inc(src.Side)
+	c.m.requests[dir(src.Side)].Inc()
 	inDialog := m.To.HasTag
 	if m.MaxForwards == 0 {
 		c.reject(m, src, 483, "Too Many Hops", nil)
@@ -186,7 +187,7 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 	}
 	if !inDialog {
 		if c.draining.Load() {
-			c.m.shed.WithLabelValues("draining").Inc()
+			c.m.shed.WithLabelValues(telemetry.ReasonDraining).Inc()
 			c.reject(m, src, 503, "Service Unavailable", retryAfter)
 			return
 		}
@@ -196,7 +197,7 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 		}
 	}
 	if n := c.inflight.Load(); n >= int64(c.cfg.MaxInFlight) {
-		c.m.shed.WithLabelValues("in_flight").Inc()
+		c.m.shed.WithLabelValues(telemetry.ReasonInFlight).Inc()
 		c.reject(m, src, 503, "Service Unavailable", retryAfter)
 		return
 	}
@@ -258,7 +259,7 @@ func (c *Core) reject(m *message.Msg, src *transport.Source, status int, reason 
 		reason = reasonPhrase(status)
 	}
 	c.m.response(src.Side, status)
-	c.m.refused.WithLabelValues(src.Side.String(), fmt.Sprint(status)).Inc()
+	c.m.refused.WithLabelValues(dirNames[dir(src.Side)], strconv.Itoa(status)).Inc()
 	out := message.AppendResponse(nil, m, src.Remote, message.Response{Status: status, Reason: reason, ToTag: c.localTag, Extra: extra})
 	if err := c.tp.Reply(src, out); err != nil {
 		c.log.Debug("response not sent", telemetry.KeyStatus, status, telemetry.KeyError, err)

@@ -10,13 +10,20 @@ import (
 	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
-type sideCounters [2]prometheus.Counter
+// dir is a transaction's direction as its request's side says it: from the external side a
+// request comes in from a partner.
+func dir(side transport.Side) int {
+	if side == transport.External {
+		return 0
+	}
+	return 1
+}
 
-func (s *sideCounters) inc(side transport.Side) { s[side].Inc() }
+var dirNames = [2]string{telemetry.DirInbound, telemetry.DirOutbound}
 
 type metrics struct {
 	requestsVec  *prometheus.CounterVec
-	requests     sideCounters
+	requests     [2]prometheus.Counter
 	responsesVec *prometheus.CounterVec
 	byClass      [2][7]prometheus.Counter
 	failovers    *prometheus.CounterVec
@@ -26,7 +33,7 @@ type metrics struct {
 	overloaded   prometheus.Gauge
 	queueDelay   prometheus.Gauge
 	duration     *prometheus.HistogramVec
-	durations    [2][3]prometheus.Observer // direction (0 inbound, 1 outbound), protocol
+	durations    [2][3]prometheus.Observer // direction, protocol
 	stray        prometheus.Counter
 	hopFailures  *prometheus.CounterVec
 	hopsDown     prometheus.Gauge
@@ -34,65 +41,44 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		requestsVec: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: telemetry.MetricSIPRequests,
-			Help: "SIP requests that opened a transaction or were refused, by the side they came from.",
-		}, []string{telemetry.LabelSide}),
-		responsesVec: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: telemetry.MetricSIPResponses,
-			Help: "Final SIP responses sent, by the side they went to and status class (2xx...6xx).",
-		}, []string{telemetry.LabelSide, telemetry.LabelClass}),
-		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: telemetry.MetricSIPFailovers,
-			Help: "Branches given up on, by reason (transport, timeout, 503).",
-		}, []string{telemetry.LabelReason}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: telemetry.MetricSIPRefused,
-			Help: "Requests the proxy answered itself with a final response, by side and status.",
-		}, []string{telemetry.LabelSide, telemetry.LabelStatus}),
-		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: telemetry.MetricOverloadShed,
-			Help: "New requests refused with 503 at admission, by reason (queue_delay, scheduling_delay, in_flight, draining).",
-		}, []string{telemetry.LabelReason}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: telemetry.MetricSIPInflight,
-			Help: "Transactions that have no final response yet.",
-		}),
-		overloaded: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: telemetry.MetricOverloadActive,
-			Help: "1 while admission refuses new requests because they waited too long to be read.",
-		}),
-		queueDelay: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: telemetry.MetricOverloadQueueDelay,
-			Help: "The least time a request waited to be read over the last interval (UDP: in the socket buffer too).",
-		}),
+		requestsVec: telemetry.NewCounterVec(telemetry.MetricSIPRequests,
+			"SIP requests that opened a transaction or were refused, by direction (inbound: from partners).",
+			telemetry.LabelDirection),
+		responsesVec: telemetry.NewCounterVec(telemetry.MetricSIPResponses,
+			"Final SIP responses sent upstream, by direction and status class (2xx...6xx).",
+			telemetry.LabelDirection, telemetry.LabelClass),
+		failovers: telemetry.NewCounterVec(telemetry.MetricSIPFailovers,
+			"Branches given up on, by reason (transport, timeout, 503).", telemetry.LabelReason),
+		refused: telemetry.NewCounterVec(telemetry.MetricSIPRefused,
+			"Requests the proxy answered itself with a final response, by direction and status.",
+			telemetry.LabelDirection, telemetry.LabelStatus),
+		shed: telemetry.NewCounterVec(telemetry.MetricSIPShed,
+			"New requests answered 503 at admission, by reason (queue_delay, scheduling_delay, in_flight, draining).",
+			telemetry.LabelReason),
+		inflight: telemetry.NewGauge(telemetry.MetricSIPInFlight, "Transactions that have no final response yet."),
+		overloaded: telemetry.NewGauge(telemetry.MetricSIPOverload,
+			"1 while admission refuses new requests because requests keep waiting too long to be read."),
+		queueDelay: telemetry.NewGauge(telemetry.MetricSIPQueueDelay,
+			"The least time a request waited to be handled over the last interval (UDP: from the kernel's receive time)."),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    telemetry.MetricSIPTransactionDuration,
 			Help:    "Time from a request's arrival to its final response, by direction and the protocol it arrived on.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
 		}, []string{telemetry.LabelDirection, telemetry.LabelProtocol}),
-		stray: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: telemetry.MetricSIPStrayResponses,
-			Help: "Responses that matched no branch of this proxy (late, forged or for another), dropped.",
-		}),
-		hopFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: telemetry.MetricNextHopFailures,
-			Help: "Next hops that failed a request, by reason (transport, timeout).",
-		}, []string{telemetry.LabelReason}),
-		hopsDown: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: telemetry.MetricNextHopDown,
-			Help: "Next hops skipped because they failed recently; each is probed with OPTIONS before reuse.",
-		}),
+		stray: telemetry.NewCounter(telemetry.MetricSIPStray,
+			"Responses that matched no branch of this proxy (late, forged or for another), dropped."),
+		hopFailures: telemetry.NewCounterVec(telemetry.MetricNextHopFailures,
+			"Next hops that failed a request, by reason (transport, timeout).", telemetry.LabelReason),
+		hopsDown: telemetry.NewGauge(telemetry.MetricNextHopDown,
+			"Next hops skipped because they failed recently; each is probed with OPTIONS before reuse."),
 	}
-	for s := transport.Internal; s <= transport.External; s++ {
-		m.requests[s] = m.requestsVec.WithLabelValues(s.String())
+	for d, name := range dirNames {
+		m.requests[d] = m.requestsVec.WithLabelValues(name)
 		for c := 1; c <= 6; c++ {
-			m.byClass[s][c] = m.responsesVec.WithLabelValues(s.String(), string(rune('0'+c))+"xx")
+			m.byClass[d][c] = m.responsesVec.WithLabelValues(name, string(rune('0'+c))+"xx")
 		}
-	}
-	for d, dir := range []string{telemetry.DirInbound, telemetry.DirOutbound} {
 		for p := transport.UDP; p <= transport.TLS; p++ {
-			m.durations[d][p] = m.duration.WithLabelValues(dir, p.String())
+			m.durations[d][p] = m.duration.WithLabelValues(name, p.String())
 		}
 	}
 	return m, telemetry.Register(reg, m.requestsVec, m.responsesVec, m.failovers, m.refused, m.shed,
@@ -101,16 +87,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 func (m *metrics) response(side transport.Side, status int) {
 	if c := status / 100; c >= 1 && c <= 6 {
-		m.byClass[side][c].Inc()
+		m.byClass[dir(side)][c].Inc()
 	}
 }
 
 func (m *metrics) observe(stx *serverTx) {
-	d := 1
-	if stx.verdict != nil && stx.verdict.Flow.Direction == telemetry.DirInbound {
-		d = 0
-	}
-	m.durations[d][stx.src.Proto].Observe(time.Since(stx.started).Seconds())
+	m.durations[dir(stx.src.Side)][stx.src.Proto].Observe(time.Since(stx.started).Seconds())
 }
 
 // logTarget is a logger for a line about a branch: request-scoped (Call-ID, branch) and naming

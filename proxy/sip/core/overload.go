@@ -118,13 +118,13 @@ func (o *overload) admit(src *transport.Source) error {
 			o.changed()
 		}
 		if o.udp.overloaded.Load() && wait > o.cfg.QueueDelay {
-			o.m.shed.WithLabelValues("queue_delay").Inc()
+			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
 			return errShed
 		}
 		return nil
 	}
 	if s := o.share.Load(); s > 0 && mrand.Int64N(1_000_000) < s {
-		o.m.shed.WithLabelValues("scheduling_delay").Inc()
+		o.m.shed.WithLabelValues(telemetry.ReasonSchedulingDelay).Inc()
 		return errShed
 	}
 	return nil
@@ -171,4 +171,3 @@ func (o *overload) changed() {
 	}
 }
 
-var _ = telemetry.KeyReason
