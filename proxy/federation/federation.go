@@ -22,8 +22,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/discovery"
@@ -182,6 +184,12 @@ const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, 
 
 // reject fills a refusal with a Warning naming why (RFC 3261 20.43).
 func reject(v *core.Verdict, status int, why string, snap *routing.Snapshot) {
+	rejectRetry(v, status, why, snap, 5*time.Second)
+}
+
+// rejectRetry is reject with the Retry-After of a 503: when to try again, rounded up to whole
+// seconds (RFC 3261 20.33).
+func rejectRetry(v *core.Verdict, status int, why string, snap *routing.Snapshot, retry time.Duration) {
 	v.Action, v.Status = core.Reject, status
 	agent := "sipfed"
 	if snap != nil && snap.RoutingFQDN() != "" {
@@ -190,7 +198,8 @@ func reject(v *core.Verdict, status int, why string, snap *routing.Snapshot) {
 	why = strings.NewReplacer(`"`, `'`, "\r", " ", "\n", " ").Replace(why)
 	v.Extra = append(v.Extra, "Warning: 399 "+agent+" \""+why+"\"\r\n"...)
 	if status == 503 {
-		v.Extra = append(v.Extra, "Retry-After: 5\r\n"...)
+		secs := max(int64((retry+time.Second-1)/time.Second), 1)
+		v.Extra = append(v.Extra, "Retry-After: "+strconv.FormatInt(secs, 10)+"\r\n"...)
 	}
 }
 

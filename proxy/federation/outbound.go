@@ -2,7 +2,6 @@ package federation
 
 import (
 	"net/netip"
-	"strconv"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/core"
@@ -65,7 +64,7 @@ func (p *Policy) outboundInitial(snap *routing.Snapshot, r *core.Request, v *cor
 		return false
 	}
 	if d.Status != 0 {
-		reject(v, d.Status, d.Reason, snap)
+		rejectRetry(v, d.Status, d.Reason, snap, d.RetryAfter)
 		return false
 	}
 	for _, h := range d.NextHops {
@@ -180,5 +179,3 @@ func (p *Policy) isOwnAddr(ap netip.AddrPort) bool {
 	}
 	return false
 }
-
-var _ = strconv.Itoa

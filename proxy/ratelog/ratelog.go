@@ -37,7 +37,7 @@ func New(log *slog.Logger, burst int, interval time.Duration) *Limiter {
 
 // Log writes the line unless kind used up its lines for this interval; the first line of a new
 // interval carries the count suppressed in the last one.
-func (l *Limiter) Log(ctx context.Context, level slog.Level, kind, msg string, args ...any) {
+func (l *Limiter) Log(ctx context.Context, level slog.Level, kind, msg string, attrs ...slog.Attr) {
 	l.mu.Lock()
 	now := l.now()
 	b := l.kinds[kind]
@@ -62,7 +62,7 @@ func (l *Limiter) Log(ctx context.Context, level slog.Level, kind, msg string, a
 	b.suppressed = 0
 	l.mu.Unlock()
 	if suppressed > 0 {
-		args = append(args, telemetry.KeySuppressed, suppressed)
+		attrs = append(attrs, slog.Int(telemetry.KeySuppressed, suppressed))
 	}
-	l.Logger.Log(ctx, level, msg, args...)
+	l.Logger.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -37,23 +37,23 @@ func (r *Relay) checkPartnerClient(p identity.Peer) error {
 	if p.Conn != nil {
 		remote = p.Conn.RemoteAddr().String()
 	}
-	return r.checkPartner(telemetry.KeyRemote, remote, p)
+	return r.checkPartner(slog.String(telemetry.KeyRemote, remote), p)
 }
 
 // checkPartnerServer runs in the handshake toward a partner's edge, before any SIP is sent.
 func (r *Relay) checkPartnerServer(p identity.Peer) error {
-	return r.checkPartner(telemetry.KeyNextHopName, p.State.ServerName, p)
+	return r.checkPartner(slog.String(telemetry.KeyNextHopName, p.State.ServerName), p)
 }
 
 // checkPartner requires a chain that verifies and an identity that is a TLS peer subject. A
 // refusal is counted by reason and logged, rate-limited: a peer failing in a loop costs a
 // counter, not the disk.
-func (r *Relay) checkPartner(addrKey, addr string, p identity.Peer) error {
+func (r *Relay) checkPartner(where slog.Attr, p identity.Peer) error {
 	ids := strings.Join(p.Identities, ",")
 	if p.ChainErr != nil {
 		r.tp.HandshakeFailed(transport.External, telemetry.ReasonChain)
 		r.rlog.Log(context.Background(), slog.LevelWarn, "handshake:chain", "TLS peer rejected: certificate chain does not verify against --tls-ca",
-			telemetry.KeySide, telemetry.SideExternal, addrKey, addr, telemetry.KeyPeerIdentities, ids, telemetry.KeyError, p.ChainErr)
+			slog.String(telemetry.KeySide, telemetry.SideExternal), where, slog.String(telemetry.KeyPeerIdentities, ids), slog.Any(telemetry.KeyError, p.ChainErr))
 		return &peerRejected{reason: telemetry.ReasonChain, identities: p.Identities, chain: p.ChainErr}
 	}
 	if snap := r.snaps.Load(); snap != nil {
@@ -65,6 +65,6 @@ func (r *Relay) checkPartner(addrKey, addr string, p identity.Peer) error {
 	}
 	r.tp.HandshakeFailed(transport.External, telemetry.ReasonPeerSubject)
 	r.rlog.Log(context.Background(), slog.LevelWarn, "handshake:subject", "TLS peer rejected: identity is not a TLS peer subject",
-		telemetry.KeySide, telemetry.SideExternal, addrKey, addr, telemetry.KeyPeerIdentities, ids)
+		slog.String(telemetry.KeySide, telemetry.SideExternal), where, slog.String(telemetry.KeyPeerIdentities, ids))
 	return &peerRejected{reason: telemetry.ReasonPeerSubject, identities: p.Identities}
 }

@@ -185,7 +185,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	start := time.Now()
 	left := r.core.InFlight()
 	abandoned := r.core.Drain(dctx)
-	r.log.Info("SIP drained", telemetry.KeyCount, left, "abandoned", abandoned, telemetry.KeyDuration, time.Since(start).Round(time.Millisecond))
+	r.log.Info("SIP drained", telemetry.KeySIPTransactions, left, telemetry.KeyAbandoned, abandoned, telemetry.KeyDuration, time.Since(start).Round(time.Millisecond))
 	r.Close()
 	return nil
 }

@@ -106,6 +106,8 @@ const (
 	// KeyAdminRequests and KeySIPTransactions count what a shutdown drained.
 	KeyAdminRequests   = "admin_requests"
 	KeySIPTransactions = "sip_transactions"
+	// KeyAbandoned counts what a drain had to answer at its bound rather than see finish.
+	KeyAbandoned = "abandoned"
 	// KeyBound is a configured upper bound (a duration), e.g. --shutdown-timeout.
 	KeyBound = "bound"
 )
@@ -130,11 +132,11 @@ const (
 	MetricNextHopFailures = "sipfed_next_hop_failures_total" // {reason}
 	MetricNextHopDown     = "sipfed_next_hop_down"           // next hops skipped until a probe answers
 
-	// SIP transport: connections, framing and limits.
-	MetricTransportConnections  = "sipfed_transport_connections"        // {side, protocol}
-	MetricTransportRefused      = "sipfed_transport_refused_total"      // {side, reason}
-	MetricTransportPartialBytes = "sipfed_transport_partial_bytes"      // held for messages not yet whole
-	MetricTransportParseErrors  = "sipfed_transport_parse_errors_total" // {side, status}
+	// SIP connections, framing and limits.
+	MetricSIPConnections   = "sipfed_sip_connections"          // {side, protocol}
+	MetricSIPLimitRefusals = "sipfed_sip_limit_refusals_total" // {side, reason}
+	MetricSIPPartialBytes  = "sipfed_sip_partial_bytes"        // held for messages not yet whole
+	MetricSIPParseErrors   = "sipfed_sip_parse_errors_total"   // {side, status}
 	// MetricSIPTransactionDuration is the latency of a SIP transaction through the proxy, from
 	// request in to final response out, as a histogram {direction, protocol}.
 	MetricSIPTransactionDuration = "sipfed_sip_transaction_duration_seconds"
@@ -181,10 +183,10 @@ var Metrics = map[string][]string{
 	MetricNextHopFailures:        {LabelReason},
 	MetricNextHopDown:            nil,
 
-	MetricTransportConnections:  {LabelSide, LabelProtocol},
-	MetricTransportRefused:      {LabelSide, LabelReason},
-	MetricTransportPartialBytes: nil,
-	MetricTransportParseErrors:  {LabelSide, LabelStatus},
+	MetricSIPConnections:   {LabelSide, LabelProtocol},
+	MetricSIPLimitRefusals: {LabelSide, LabelReason},
+	MetricSIPPartialBytes:  nil,
+	MetricSIPParseErrors:   {LabelSide, LabelStatus},
 
 	MetricTLSHandshakeFailures: {LabelSide, LabelReason},
 	MetricTLSCertificateExpiry: nil,

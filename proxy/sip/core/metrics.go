@@ -98,28 +98,28 @@ func (m *metrics) observe(stx *serverTx) {
 // logTarget is a logger for a line about a branch: request-scoped (Call-ID, branch) and naming
 // the next hop.
 func (c *Core) logTarget(stx *serverTx, t *Target) *slog.Logger {
-	attrs := []any{
-		telemetry.KeyCallID, stx.req.Str(stx.req.CallID),
-		telemetry.KeyMethod, stx.req.Str(stx.req.Method),
-		telemetry.KeyNextHop, t.Addr.String(),
-		telemetry.KeyProtocol, t.Proto.String(),
+	attrs := []slog.Attr{
+		slog.String(telemetry.KeyCallID, stx.req.Str(stx.req.CallID)),
+		slog.String(telemetry.KeyMethod, stx.req.Str(stx.req.Method)),
+		slog.String(telemetry.KeyNextHop, t.Addr.String()),
+		slog.String(telemetry.KeyProtocol, t.Proto.String()),
 	}
 	if stx.verdict != nil {
 		if f := stx.verdict.Flow; f.Direction != "" {
-			attrs = append(attrs, telemetry.KeyDirection, f.Direction)
+			attrs = append(attrs, slog.String(telemetry.KeyDirection, f.Direction))
 		}
 		if f := stx.verdict.Flow; f.Domain != "" {
-			attrs = append(attrs, telemetry.KeyDomain, f.Domain)
+			attrs = append(attrs, slog.String(telemetry.KeyDomain, f.Domain))
 		}
 	}
 	if t.Name != "" {
-		attrs = append(attrs, telemetry.KeyNextHopName, t.Name)
+		attrs = append(attrs, slog.String(telemetry.KeyNextHopName, t.Name))
 	}
 	if t.Step != "" {
-		attrs = append(attrs, telemetry.KeyStep, t.Step)
+		attrs = append(attrs, slog.String(telemetry.KeyStep, t.Step))
 	}
 	if t.RouteID != "" {
-		attrs = append(attrs, telemetry.KeyRouteID, t.RouteID)
+		attrs = append(attrs, slog.String(telemetry.KeyRouteID, t.RouteID))
 	}
-	return c.log.With(attrs...)
+	return slog.New(c.log.Handler().WithAttrs(attrs))
 }

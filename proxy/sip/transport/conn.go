@@ -486,9 +486,9 @@ func (t *Transport) handle(b []byte, datagram bool, m *message.Msg, src *Source)
 	}
 	t.m.parseErrors.WithLabelValues(src.Side.String(), statusLabel(perr.Status)).Inc()
 	t.rlog.Log(context.Background(), slog.LevelInfo, "parse", "message refused",
-		telemetry.KeySide, src.Side.String(), telemetry.KeyProtocol, src.Proto.String(),
-		telemetry.KeyRemote, src.Remote.String(), telemetry.KeyStatus, perr.Status,
-		telemetry.KeyReason, perr.Reason, telemetry.KeyExcerpt, message.Sanitize(b, 64))
+		slog.String(telemetry.KeySide, src.Side.String()), slog.String(telemetry.KeyProtocol, src.Proto.String()),
+		slog.String(telemetry.KeyRemote, src.Remote.String()), slog.Int(telemetry.KeyStatus, perr.Status),
+		slog.String(telemetry.KeyReason, perr.Reason), slog.String(telemetry.KeyExcerpt, message.Sanitize(b, 64)))
 	if perr.Status == 0 || !m.CanRespond() || m.MethodIs(message.ACK) {
 		return
 	}

@@ -32,7 +32,7 @@ func (l *listener) acceptLoop() {
 			// Out of file descriptors and the like: back off instead of spinning.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			l.t.rlog.Log(context.Background(), slog.LevelWarn, "accept", "accept failed",
-				telemetry.KeyListener, l.proto.String()+"://"+l.local.String(), telemetry.KeyError, err)
+				slog.String(telemetry.KeyListener, l.proto.String()+"://"+l.local.String()), slog.Any(telemetry.KeyError, err))
 			select {
 			case <-time.After(delay):
 				continue
@@ -94,5 +94,5 @@ func (t *Transport) handshakeFailed(c *Conn, err error) {
 	}
 	t.HandshakeFailed(c.side, telemetry.ReasonHandshake)
 	t.rlog.Log(context.Background(), slog.LevelInfo, "handshake:"+c.side.String(), "TLS handshake failed",
-		telemetry.KeySide, c.side.String(), telemetry.KeyRemote, c.remote.String(), telemetry.KeyError, err)
+		slog.String(telemetry.KeySide, c.side.String()), slog.String(telemetry.KeyRemote, c.remote.String()), slog.Any(telemetry.KeyError, err))
 }

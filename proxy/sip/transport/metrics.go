@@ -18,15 +18,15 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		connsVec: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: telemetry.MetricTransportConnections,
+			Name: telemetry.MetricSIPConnections,
 			Help: "Open TCP and TLS connections, by side and protocol.",
 		}, []string{telemetry.LabelSide, telemetry.LabelProtocol}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: telemetry.MetricTransportRefused,
+			Name: telemetry.MetricSIPLimitRefusals,
 			Help: "Connections closed or messages refused by a transport limit, by side and reason (per_address_limit, connection_limit, partial_budget, too_large, framing, message_timeout, write_queue).",
 		}, []string{telemetry.LabelSide, telemetry.LabelReason}),
 		parseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: telemetry.MetricTransportParseErrors,
+			Name: telemetry.MetricSIPParseErrors,
 			Help: "Messages that did not parse, by side and the status they were answered with (0: dropped).",
 		}, []string{telemetry.LabelSide, telemetry.LabelStatus}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "TLS handshakes that failed, by side and reason (handshake: protocol, timeout or no certificate; chain: the chain does not verify against --tls-ca; peer_subject: the identity is not a TLS peer subject).",
 		}, []string{telemetry.LabelSide, telemetry.LabelReason}),
 		partial: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: telemetry.MetricTransportPartialBytes,
+			Name: telemetry.MetricSIPPartialBytes,
 			Help: "Bytes held for messages not yet received whole, all connections together.",
 		}),
 	}

@@ -380,8 +380,8 @@ func (t *Transport) untrack(c *Conn) {
 func (t *Transport) refused(side Side, reason string, remote netip.AddrPort, detail string) {
 	t.m.refused.WithLabelValues(side.String(), reason).Inc()
 	t.rlog.Log(context.Background(), slog.LevelWarn, "refused:"+reason, "connection or message refused",
-		telemetry.KeySide, side.String(), telemetry.KeyReason, reason, telemetry.KeyRemote, remote.String(),
-		telemetry.KeyError, detail)
+		slog.String(telemetry.KeySide, side.String()), slog.String(telemetry.KeyReason, reason),
+		slog.String(telemetry.KeyRemote, remote.String()), slog.String(telemetry.KeyError, detail))
 }
 
 // PeerCert is the certificate a TLS peer presented (nil otherwise).
