@@ -401,3 +401,27 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 func unmapAP(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
+
+// Inject hands b to the handler as if it had arrived from src, parsing and refusing it as a read
+// would (datagram: as UDP framing, else as one framed stream message). Replaying captures and
+// fuzzing go through here.
+func (t *Transport) Inject(b []byte, datagram bool, src *Source) {
+	var m message.Msg
+	if src.Arrived.IsZero() {
+		src.Arrived = time.Now()
+	}
+	t.handle(b, datagram, &m, src)
+}
+
+// UDPSockets returns the bound UDP listeners of a side.
+func (t *Transport) UDPSockets(side Side) []*UDPSocket {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*UDPSocket
+	for _, s := range t.sockets {
+		if s.side == side && !s.ephemeral {
+			out = append(out, s)
+		}
+	}
+	return out
+}
