@@ -2,6 +2,9 @@ package edgetest
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net/http"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
@@ -44,6 +47,12 @@ type worldOption func(*relay.Config)
 
 func newWorld(t *testing.T, opts ...worldOption) *world {
 	t.Helper()
+	return newWorldWith(t, nil, opts...)
+}
+
+// newWorldWith is newWorld logging to log (nil: the test default).
+func newWorldWith(t *testing.T, log *slog.Logger, opts ...worldOption) *world {
+	t.Helper()
 	w := &world{ourCA: testpki.MustCA("our CA"), partnersCA: testpki.MustCA("partners CA")}
 	ours := w.ourCA.MustIssue(testpki.LeafOptions{CN: "fed.example.com", DNS: []string{"fed.example.com"}, IPs: []net.IP{net.ParseIP(ipProxyExternal)}})
 	w.leafA = w.partnersCA.MustIssue(testpki.LeafOptions{CN: "edge.a.test", DNS: []string{"edge.a.test"}})
@@ -84,9 +93,13 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	w.proxy = servertest.Start(t,
+	sopts := []servertest.Option{
 		servertest.WithRouting(routing.Options{NodeFQDN: "imp1.example.com", LocalDomains: []string{"example.com"}}),
-		servertest.WithSIP(cfg))
+		servertest.WithSIP(cfg)}
+	if log != nil {
+		sopts = append(sopts, servertest.WithLog(log))
+	}
+	w.proxy = servertest.Start(t, sopts...)
 	ctx := context.Background()
 	c := w.proxy.Client
 	if _, _, err := c.SetFederationRoutingFQDN(ctx, "fed.example.com", ""); err != nil {
@@ -160,4 +173,20 @@ func testLeaf(name string) testpki.LeafOptions {
 
 func edgeServerTLS(leaf *testpki.Leaf, clientCA *testpki.CA) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA.Pool()}
+}
+
+// httpGet reads a URL with the test token.
+func httpGet(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+servertest.Token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return string(b), err
 }
