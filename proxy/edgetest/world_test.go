@@ -36,6 +36,7 @@ const (
 // (edge.b.test, bound by peer_subjects), with an internal server answering everything 200.
 type world struct {
 	proxy        *servertest.Proxy
+	ours         *testpki.Leaf
 	ourCA        *testpki.CA
 	partnersCA   *testpki.CA
 	edgeA, edgeB *peer
@@ -54,7 +55,7 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 func newWorldWith(t *testing.T, log *slog.Logger, opts ...worldOption) *world {
 	t.Helper()
 	w := &world{ourCA: testpki.MustCA("our CA"), partnersCA: testpki.MustCA("partners CA")}
-	ours := w.ourCA.MustIssue(testpki.LeafOptions{CN: "fed.example.com", DNS: []string{"fed.example.com"}, IPs: []net.IP{net.ParseIP(ipProxyExternal)}})
+	w.ours = w.ourCA.MustIssue(testpki.LeafOptions{CN: "fed.example.com", DNS: []string{"fed.example.com"}, IPs: []net.IP{net.ParseIP(ipProxyExternal)}})
 	w.leafA = w.partnersCA.MustIssue(testpki.LeafOptions{CN: "edge.a.test", DNS: []string{"edge.a.test"}})
 	w.leafB = w.partnersCA.MustIssue(testpki.LeafOptions{CN: "edge.b.test", DNS: []string{"edge.b.test"}})
 	edgeTLS := func(leaf *testpki.Leaf) *tls.Config {
@@ -73,12 +74,7 @@ func newWorldWith(t *testing.T, log *slog.Logger, opts ...worldOption) *world {
 	w.inner = startPeer(t, "tcp", ipInternalServer, nil)
 	w.inner.answer = ok
 
-	pool := x509.NewCertPool()
-	pool.AddCert(w.partnersCA.Cert)
-	mat, err := identity.New(ours.TLSCertificate(), pool, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	mat := w.tlsMaterial(t)
 	nh, err := relay.ParseNextHop("sip:" + w.inner.addr + ";transport=tcp")
 	if err != nil {
 		t.Fatal(err)
@@ -189,4 +185,16 @@ func httpGet(ctx context.Context, url string) (string, error) {
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	return string(b), err
+}
+
+// tlsMaterial is the proxy's certificate, trusting the partners' CA.
+func (w *world) tlsMaterial(t *testing.T) *identity.Material {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(w.partnersCA.Cert)
+	mat, err := identity.New(w.ours.TLSCertificate(), pool, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mat
 }
