@@ -54,6 +54,17 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 // newWorldWith is newWorld logging to log (nil: the test default).
 func newWorldWith(t *testing.T, log *slog.Logger, opts ...worldOption) *world {
 	t.Helper()
+	return newWorldFull(t, log, "", opts...)
+}
+
+// newWorldIn is newWorld on the store in dataDir.
+func newWorldIn(t *testing.T, dataDir string, opts ...worldOption) *world {
+	t.Helper()
+	return newWorldFull(t, nil, dataDir, opts...)
+}
+
+func newWorldFull(t *testing.T, log *slog.Logger, dataDir string, opts ...worldOption) *world {
+	t.Helper()
 	w := &world{ourCA: testpki.MustCA("our CA"), partnersCA: testpki.MustCA("partners CA")}
 	w.ours = w.ourCA.MustIssue(testpki.LeafOptions{CN: "fed.example.com", DNS: []string{"fed.example.com"}, IPs: []net.IP{net.ParseIP(ipProxyExternal)}})
 	w.leafA = w.partnersCA.MustIssue(testpki.LeafOptions{CN: "edge.a.test", DNS: []string{"edge.a.test"}})
@@ -94,6 +105,9 @@ func newWorldWith(t *testing.T, log *slog.Logger, opts ...worldOption) *world {
 		servertest.WithSIP(cfg)}
 	if log != nil {
 		sopts = append(sopts, servertest.WithLog(log))
+	}
+	if dataDir != "" {
+		sopts = append(sopts, servertest.WithDataDir(dataDir))
 	}
 	w.proxy = servertest.Start(t, sopts...)
 	ctx := context.Background()

@@ -170,8 +170,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	buildSeconds := telemetry.NewHistogram(telemetry.MetricSnapshotBuildDuration, "Time to build a routing snapshot after a change.",
 		prometheus.ExponentialBuckets(0.0001, 2, 16))
 	revision := telemetry.NewGauge(telemetry.MetricSnapshotRevision, "Store revision the live routing snapshot is at.")
+	ignored := telemetry.NewGauge(telemetry.MetricSnapshotIgnoredDomains,
+		"Stored federated domains the routing snapshot leaves out: a local domain or localhost, which no partner may send as.")
 	collectors := []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildSeconds, revision}
+		buildSeconds, revision, ignored}
 	if m := s.tlsMaterial(); m != nil {
 		collectors = append(collectors, m.Collector())
 	}
@@ -180,9 +182,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	s.syncer = state.NewSyncer(st, cfg.Routing, cfg.Log)
+	var lastIgnored map[string]string
 	s.syncer.OnSwap = func(snap *routing.Snapshot, took time.Duration) {
 		buildSeconds.Observe(took.Seconds())
 		revision.Set(float64(snap.Revision()))
+		ignored.Set(float64(len(snap.Ignored())))
+		for d, why := range snap.Ignored() {
+			if _, seen := lastIgnored[d]; !seen {
+				// The API refuses such domains now; a store from before may hold them.
+				cfg.Log.Warn("stored federated domain ignored: "+why, telemetry.KeyDomain, d)
+			}
+		}
+		lastIgnored = snap.Ignored()
 	}
 	dnsCfg := cfg.DNS
 	dnsCfg.Registerer = reg

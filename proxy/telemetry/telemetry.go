@@ -165,6 +165,9 @@ const (
 	// Routing snapshot.
 	MetricSnapshotBuildDuration = "sipfed_snapshot_build_duration_seconds"
 	MetricSnapshotRevision      = "sipfed_snapshot_revision"
+	// MetricSnapshotIgnoredDomains counts stored federated domains left out of routing (a local
+	// domain or localhost).
+	MetricSnapshotIgnoredDomains = "sipfed_snapshot_ignored_domains"
 )
 
 // Metrics declares every metric with its labels, in order: a test checks that what a running
@@ -204,8 +207,9 @@ var Metrics = map[string][]string{
 	MetricAdminTokenReloads:    {LabelResult},
 	MetricAdminTokens:          nil,
 
-	MetricSnapshotBuildDuration: nil,
-	MetricSnapshotRevision:      nil,
+	MetricSnapshotBuildDuration:  nil,
+	MetricSnapshotRevision:       nil,
+	MetricSnapshotIgnoredDomains: nil,
 }
 
 // Metric labels. Where a label and a log key mean the same, they are the same word.
