@@ -65,8 +65,8 @@ func TestDialogsSurviveARoutingFQDNChangeAndARestart(t *testing.T) {
 	w.proxy = servertest.Start(t, servertest.WithDataDir(dataDir),
 		servertest.WithRouting(routing.Options{NodeFQDN: "imp1.example.com", LocalDomains: []string{"example.com"}}),
 		servertest.WithSIP(relay.Config{
-			Internal: []relay.Listener{{Transport: "udp", Addr: internal[0].Addr}, {Transport: "tcp", Addr: internal[1].Addr}},
-			External: []relay.Listener{{Transport: "tls", Addr: external[0].Addr}},
+			Internal:        []relay.Listener{{Transport: "udp", Addr: internal[0].Addr}, {Transport: "tcp", Addr: internal[1].Addr}},
+			External:        []relay.Listener{{Transport: "tls", Addr: external[0].Addr}},
 			InternalNextHop: nh, TLS: w.tlsMaterial(t), HopTimeout: 2 * time.Second,
 		}))
 	if res := bye(t, "3"); res.status() != 200 {

@@ -281,8 +281,8 @@ func respond(req wireMsg, status int, reason string, extra ...string) string {
 
 // client is a raw SIP client over one socket.
 type client struct {
-	c  net.Conn
-	br *bufio.Reader
+	c   net.Conn
+	br  *bufio.Reader
 	udp bool
 }
 

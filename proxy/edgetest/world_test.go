@@ -2,12 +2,12 @@ package edgetest
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"

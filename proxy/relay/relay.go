@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
@@ -38,6 +39,9 @@ type Relay struct {
 	core  *core.Core
 	pol   *federation.Policy
 	bound []boundListener
+
+	closeOnce sync.Once
+	closed    chan struct{}
 }
 
 type boundListener struct {
@@ -78,7 +82,7 @@ func New(cfg Config, snaps Snapshots, dns routing.DNS) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	r := &Relay{cfg: cfg, snaps: snaps, log: cfg.Logger}
+	r := &Relay{cfg: cfg, snaps: snaps, log: cfg.Logger, closed: make(chan struct{})}
 	r.rlog = ratelog.New(r.log, 5, 10*time.Second)
 	h := &handler{}
 	tcfg := transport.Config{Handler: h, Limits: cfg.Limits, Log: r.log, Registerer: cfg.Registerer}
@@ -178,7 +182,11 @@ func (r *Relay) Core() *core.Core { return r.core }
 // It returns nil after a shutdown asked for by ctx.
 func (r *Relay) Run(ctx context.Context) error {
 	r.tp.Serve()
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-r.closed:
+		return nil
+	}
 	r.tp.StopAccepting()
 	dctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
 	defer cancel()
@@ -192,8 +200,11 @@ func (r *Relay) Run(ctx context.Context) error {
 
 // Close releases everything at once, without draining; Run does it on return.
 func (r *Relay) Close() {
-	r.tp.Close()
-	r.core.Close()
+	r.closeOnce.Do(func() {
+		close(r.closed)
+		r.tp.Close()
+		r.core.Close()
+	})
 }
 
 var _ = api.ProtocolTLS

@@ -25,8 +25,7 @@ var standardPrefixes = []string{"go_", "process_"}
 
 // pendingLabels are metrics whose owner changes their labels to the declared ones in their own
 // change: a difference is reported, not failed. Remove an entry when it is converted.
-var pendingLabels = map[string]string{
-}
+var pendingLabels = map[string]string{}
 
 var (
 	descName   = regexp.MustCompile(`fqName: "([^"]*)"`)

@@ -21,8 +21,7 @@ const telemetryPath = "github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 
 // pending are packages whose owner converts them to the vocabulary in their own change: their
 // log keys are reported, not failed. Remove a package from here when it is converted.
-var pending = map[string]bool{
-}
+var pending = map[string]bool{}
 
 type listedPackage struct {
 	ImportPath string

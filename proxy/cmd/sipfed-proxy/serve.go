@@ -54,7 +54,7 @@ type serveFlags struct {
 	adminHTTP        server.AdminHTTP
 	adminLiveTimeout time.Duration
 	dns              discovery.Config
-	sip            sipFlags
+	sip              sipFlags
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {

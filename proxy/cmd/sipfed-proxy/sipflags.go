@@ -93,8 +93,8 @@ func (s *sipFlags) apply(c *relay.Config) error {
 	c.HealthBackoff = s.nextHopBackoff
 	c.Limits = transport.Limits{
 		MaxMessageSize: s.maxMessageSize, MessageTimeout: s.messageTimeout,
-		IdleTimeout:      [2]time.Duration{transport.Internal: s.idleInternal, transport.External: s.idleExternal},
-		HandshakeTimeout: s.handshakeTimeout,
+		IdleTimeout:        [2]time.Duration{transport.Internal: s.idleInternal, transport.External: s.idleExternal},
+		HandshakeTimeout:   s.handshakeTimeout,
 		MaxConnsPerAddress: [2]int{transport.Internal: s.perAddrInternal, transport.External: s.perAddrExternal},
 		MaxConns:           [2]int{s.maxConns, s.maxConns},
 		PartialBudget:      s.partialBytes, WriteQueue: s.writeQueue, DialTimeout: s.dialTimeout,

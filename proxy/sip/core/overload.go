@@ -170,4 +170,3 @@ func (o *overload) changed() {
 		o.log.Info("overload over: admitting every request again")
 	}
 }
-
