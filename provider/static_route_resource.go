@@ -211,6 +211,8 @@ func (r *staticRouteResource) Configure(_ context.Context, req resource.Configur
 	r.data = configuredData(req.ProviderData, &resp.Diagnostics)
 }
 
+// Create sends one Idempotency-Key with every attempt: when an answer is lost after the proxy
+// stored the route, the retry gets that route back instead of storing a second one.
 func (r *staticRouteResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan staticRouteModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -219,13 +221,15 @@ func (r *staticRouteResource) Create(ctx context.Context, req resource.CreateReq
 	}
 	in := plan.toAPI()
 	in.ID = "" // assigned by the server
-	sr, etag, err := r.data.client.CreateStaticRoute(ctx, in)
+	var pending bool
+	sr, etag, err := r.data.client.CreateStaticRoute(ctx, in, api.WithIdempotencyKey(api.NewIdempotencyKey()), api.ReportLive(&pending))
 	if err != nil {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("creating static route %q", in.DestinationPattern), err))
+		resp.Diagnostics.Append(createFailed(r.data.endpoint, "static route", in.DestinationPattern, err)...)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, staticRouteFromAPI(sr))...)
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
+	resp.Diagnostics.Append(notLiveYet(fmt.Sprintf("static route %q", sr.ID), pending)...)
 }
 
 func (r *staticRouteResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -247,17 +251,27 @@ func (r *staticRouteResource) Read(ctx context.Context, req resource.ReadRequest
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
 }
 
+func (r *staticRouteResource) guard(id string) guarded[api.StaticRoute] {
+	return guarded[api.StaticRoute]{
+		endpoint: r.data.endpoint, noun: "static route", id: id,
+		get: func(ctx context.Context) (api.StaticRoute, string, error) {
+			return r.data.client.GetStaticRoute(ctx, id)
+		},
+	}
+}
+
 func (r *staticRouteResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan staticRouteModel
+	var plan, prior staticRouteModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	etag, diags := getETag(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	sr, etag, err := r.data.client.UpdateStaticRoute(ctx, plan.toAPI(), etag)
-	if err != nil {
-		resp.Diagnostics.Append(updateFailed(r.data.endpoint, "static route", plan.ID.ValueString(), err)...)
+	sr, etag, diags := r.guard(plan.ID.ValueString()).update(ctx, prior.toAPI(), plan.toAPI(), etag, r.data.client.UpdateStaticRoute)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, staticRouteFromAPI(sr))...)
@@ -272,10 +286,10 @@ func (r *staticRouteResource) Delete(ctx context.Context, req resource.DeleteReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := r.data.client.DeleteStaticRoute(ctx, state.ID.ValueString(), etag)
-	if err != nil && !errors.Is(err, api.ErrNotFound) {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("deleting static route %q", state.ID.ValueString()), err))
-	}
+	id := state.ID.ValueString()
+	resp.Diagnostics.Append(r.guard(id).remove(ctx, etag, func(ctx context.Context, ifMatch string, opts ...api.CallOption) error {
+		return r.data.client.DeleteStaticRoute(ctx, id, ifMatch, opts...)
+	})...)
 }
 
 // ImportState takes the route id the proxy assigned (GET /v1/static-routes lists them).
