@@ -339,6 +339,7 @@ func (p *sipProvider) Resources(context.Context) []func() resource.Resource {
 		NewStaticRouteResource,
 		NewTLSPeerSubjectResource,
 		NewFederationRoutingFQDNResource,
+		NewFederationServiceResource,
 	}
 }
 
@@ -349,6 +350,8 @@ func (p *sipProvider) DataSources(context.Context) []func() datasource.DataSourc
 		NewIncomingACLsDataSource,
 		NewRouteDataSource,
 		NewFederationSRVRecordsDataSource,
+		NewStaticRoutesDataSource,
+		NewTLSPeerSubjectsDataSource,
 	}
 }
 

@@ -369,3 +369,22 @@ func quoteList(vals []string) string {
 	}
 	return strings.Join(q, ", ")
 }
+
+// DomainPatternMatches reports whether a domain static route pattern matches a domain, as routing
+// matches a Request-URI's domain: ".com.domaina" matches domaina.com only, ".com.domaina.*" also
+// every name under it, ".*" every domain. It answers false for a pattern that is not valid.
+func DomainPatternMatches(pattern, domain string) bool {
+	if pattern == ".*" {
+		return true
+	}
+	body, wild := strings.CutSuffix(pattern, ".*")
+	rev, ok := strings.CutPrefix(body, ".")
+	if !ok || rev == "" {
+		return false
+	}
+	labels := strings.Split(rev, ".")
+	slices.Reverse(labels)
+	name := strings.Join(labels, ".")
+	domain = NormalizeName(domain)
+	return domain == name || (wild && strings.HasSuffix(domain, "."+name))
+}
