@@ -23,6 +23,7 @@ var (
 	_ resource.Resource                = (*federatedDomainResource)(nil)
 	_ resource.ResourceWithConfigure   = (*federatedDomainResource)(nil)
 	_ resource.ResourceWithImportState = (*federatedDomainResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*federatedDomainResource)(nil)
 )
 
 func NewFederatedDomainResource() resource.Resource { return &federatedDomainResource{} }
@@ -127,6 +128,21 @@ func (r *federatedDomainResource) Schema(_ context.Context, _ resource.SchemaReq
 			},
 		},
 	}
+}
+
+// ModifyPlan makes the domains of this plan known to the routes planned after them, so that a
+// route to a domain created in the same apply gets no "matches no federated domain" warning.
+func (r *federatedDomainResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if r.data == nil || req.Plan.Raw.IsNull() {
+		return
+	}
+	var domain, typ types.String
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("domain"), &domain)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("type"), &typ)...)
+	if resp.Diagnostics.HasError() || domain.IsUnknown() || domain.IsNull() {
+		return
+	}
+	r.data.view.planDomain(domain.ValueString(), typ.ValueString())
 }
 
 func (r *federatedDomainResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {

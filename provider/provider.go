@@ -74,6 +74,8 @@ type sipProviderModel struct {
 type providerData struct {
 	client   *api.Client
 	endpoint string
+	// view is the proxy as plan-time warnings see it.
+	view *proxyView
 }
 
 func (p *sipProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -155,7 +157,7 @@ func (p *sipProvider) Configure(ctx context.Context, req provider.ConfigureReque
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid sipfed endpoint", err.Error())
 		return
 	}
-	data := &providerData{client: client, endpoint: s.endpoint}
+	data := &providerData{client: client, endpoint: s.endpoint, view: newProxyView(client)}
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }

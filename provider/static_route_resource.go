@@ -25,6 +25,7 @@ var (
 	_ resource.ResourceWithConfigure      = (*staticRouteResource)(nil)
 	_ resource.ResourceWithImportState    = (*staticRouteResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*staticRouteResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*staticRouteResource)(nil)
 )
 
 func NewStaticRouteResource() resource.Resource { return &staticRouteResource{} }
@@ -64,6 +65,17 @@ func (m staticRouteModel) toAPI() api.StaticRoute {
 		Block:              m.Block.ValueBool(),
 		Description:        m.Description.ValueString(),
 	}
+}
+
+// routingKnown reports whether every field that decides how the route routes is known.
+func (m staticRouteModel) routingKnown() bool {
+	for _, v := range []interface{ IsUnknown() bool }{m.DestinationPattern, m.NextHop, m.NextHopPort, m.Protocol, m.RouteType,
+		m.Priority, m.Weight, m.AllowLessSpecific, m.InService, m.Block} {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	return true
 }
 
 func staticRouteFromAPI(r api.StaticRoute) staticRouteModel {
@@ -204,6 +216,48 @@ func (r *staticRouteResource) ValidateConfig(ctx context.Context, req resource.V
 	n.Normalize()
 	if n.DestinationPattern != p {
 		resp.Diagnostics.AddAttributeError(at, "Invalid destination_pattern", notNormalMessage("destination_pattern", p, n.DestinationPattern))
+	}
+}
+
+// ModifyPlan warns, against what the proxy holds, about a route that is created or changes how it
+// routes: one identical to a route already there (often the same route made by hand, to import
+// instead), and a domain route whose pattern matches no federated domain (it would route nothing).
+// An unchanged route costs no API call, so a plan of thousands of routes stays as fast.
+func (r *staticRouteResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if r.data == nil || req.Plan.Raw.IsNull() {
+		return // destroy, or the provider is not configured yet
+	}
+	var plan staticRouteModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || !plan.routingKnown() {
+		return
+	}
+	planned := plan.toAPI()
+	if !req.State.Raw.IsNull() {
+		var state staticRouteModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if resp.Diagnostics.HasError() || routingKey(state.toAPI()) == routingKey(planned) {
+			return
+		}
+	}
+	if r.data.view.load(ctx) != nil {
+		return
+	}
+	if twin, ok := r.data.view.identicalRoute(planned, planned.ID); ok {
+		resp.Diagnostics.AddAttributeWarning(path.Root("destination_pattern"), "Identical static route already on the proxy",
+			fmt.Sprintf("Static route %q on the proxy already routes %s to %s:%d over %s, with the same priority, weight and "+
+				"flags as this one. Two identical routes only split one route's traffic. If it is this very route, made "+
+				"outside Terraform or left by an apply that failed, import it instead of creating another:\n\n"+
+				"import {\n  to = <this resource's address>\n  id = %q\n}",
+				twin.ID, twin.DestinationPattern, twin.NextHop, twin.NextHopPort, twin.Protocol, twin.ID))
+	}
+	if planned.RouteType == api.RouteTypeDomain && !r.data.view.routesSomeDomain(planned.DestinationPattern) {
+		resp.Diagnostics.AddAttributeWarning(path.Root("destination_pattern"), "Static route matches no federated domain",
+			fmt.Sprintf("No federated domain on the proxy, nor any this plan creates before the route, matches %q, so the "+
+				"route will route nothing: the proxy routes only toward federated domains. Check the pattern (the domain "+
+				"reversed: provider::sip::destination_pattern(\"partner.com\") gives \".com.partner.*\"), and declare its "+
+				"sip_federated_domain, referenced by the route or in its depends_on so that it is planned first.",
+				planned.DestinationPattern))
 	}
 }
 
