@@ -123,8 +123,8 @@ func (p *sipProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *
 			"retry": schema.Int64Attribute{
 				MarkdownDescription: fmt.Sprintf("Most attempts per API call, the first included; `1` disables retries. What is "+
 					"retried is decided per answer: a connection that was never made, a 503 of the proxy (it committed nothing), "+
-					"and, when a replay cannot apply a write twice, a lost answer or a gateway's 502/503/504 (a create is "+
-					"replayed with its `Idempotency-Key`, so it never makes a second object). Falls back to the `%s` environment "+
+					"a lost answer, a gateway's 502/503/504; a create is repeated with its `Idempotency-Key`, so it never makes "+
+					"a second object. Falls back to the `%s` environment "+
 					"variable. Default: as many as `retry_timeout` allows.", EnvRetry),
 				Optional:   true,
 				Validators: []validator.Int64{int64validator.Between(1, maxAttempts)},

@@ -74,7 +74,8 @@ func TestClientRetries(t *testing.T) {
 	}{
 		{"503 unavailable then ok", []answer{{503, CodeUnavailable}, {503, CodeUnavailable}}, get, 3, nil},
 		{"gateway 502 and 504 retried on GET", []answer{{502, ""}, {504, ""}}, get, 3, nil},
-		{"503 unavailable retried on POST: nothing was committed", []answer{{503, CodeUnavailable}}, post, 2, nil},
+		{"503 unavailable not retried on POST without a key: one rule for creates", []answer{{503, CodeUnavailable}}, post, 1, errors.New("503")},
+		{"503 unavailable retried on POST with a key", []answer{{503, CodeUnavailable}}, postKey, 2, nil},
 		{"gateway 503 not retried on POST without a key: it may hide a commit", []answer{{503, ""}}, post, 1, ErrNotSipfed},
 		{"gateway 503 retried on POST with a key", []answer{{503, ""}}, postKey, 2, nil},
 		{"502 not retried on POST without a key", []answer{{502, ""}}, post, 1, ErrNotSipfed},
@@ -225,7 +226,7 @@ func TestClientNotFoundOnlyFromTheAPI(t *testing.T) {
 	}
 }
 
-// A POST whose connection was refused never reached the server: retrying it is safe.
+// A create whose connection was refused is retried with its key.
 func TestClientRetriesRefusedConnections(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -250,7 +251,7 @@ func TestClientRetriesRefusedConnections(t *testing.T) {
 		t.Cleanup(func() { _ = srv.Close() })
 		_ = srv.Serve(l2)
 	}()
-	d, _, err := c.CreateFederatedDomain(context.Background(), FederatedDomain{Domain: "a.com"})
+	d, _, err := c.CreateFederatedDomain(context.Background(), FederatedDomain{Domain: "a.com"}, WithIdempotencyKey("k"))
 	if err != nil || d.Domain != "a.com" {
 		t.Fatalf("create after refused connection: %+v %v", d, err)
 	}

@@ -62,7 +62,6 @@ type RetryRule struct {
 }
 
 var (
-	allRequests = []string{RetryGET, RetryPUT, RetryDELETE, RetryPOST, RetryPOSTWithKey}
 	// replayable requests have the same effect when they arrive twice: a read; a PUT or DELETE,
 	// whose replay after a commit meets 412 (If-Match) or 404, which the caller resolves by
 	// reading the object; a POST with a key, whose replay gets the first answer.
@@ -74,24 +73,28 @@ var (
 // matches (every 2xx and 4xx, 500) is final. proxy/admin tests every row against the real
 // handler.
 var retryTable = []RetryRule{
-	{allRequests, StatusNotSent, "", true,
+	{replayable, StatusNotSent, "", true,
 		"the connection was never made: the request did not reach the proxy"},
-	{allRequests, http.StatusServiceUnavailable, CodeUnavailable, true,
+	{replayable, http.StatusServiceUnavailable, CodeUnavailable, true,
 		"the admin API answers 503 unavailable only when it committed nothing"},
 	{replayable, http.StatusGatewayTimeout, CodeCommitUnknown, true,
 		"the store could not say whether the write committed; a replay cannot apply it twice"},
-	{postNoKey, http.StatusGatewayTimeout, CodeCommitUnknown, false,
-		"the create may have committed; without an Idempotency-Key a retry could create a second object"},
 	{replayable, StatusNoAnswer, "", true,
 		"the request may have been applied, but a replay cannot apply it twice"},
-	{postNoKey, StatusNoAnswer, "", false,
-		"the create may have committed before the connection failed"},
 	{replayable, http.StatusBadGateway, "", true,
 		"a gateway's error may hide a committed write, which a replay cannot apply twice"},
 	{replayable, http.StatusServiceUnavailable, "", true,
 		"a gateway's 503 may hide a committed write, which a replay cannot apply twice"},
 	{replayable, http.StatusGatewayTimeout, "", true,
 		"a gateway's timeout may hide a committed write, which a replay cannot apply twice"},
+	// One rule for creates, whatever the answer: without a key, a create is never repeated. Some of
+	// these answers come before any commit, but a client that cannot tell them apart from the
+	// ones that do not must not guess; the provider always sends a key.
+	{postNoKey, StatusNotSent, "", false, "a create is retried only with its Idempotency-Key"},
+	{postNoKey, http.StatusServiceUnavailable, CodeUnavailable, false, "a create is retried only with its Idempotency-Key"},
+	{postNoKey, http.StatusGatewayTimeout, CodeCommitUnknown, false,
+		"the create may have committed; without an Idempotency-Key a retry could create a second object"},
+	{postNoKey, StatusNoAnswer, "", false, "the create may have committed before the connection failed"},
 	{postNoKey, http.StatusBadGateway, "", false, "a gateway's error may hide a committed create"},
 	{postNoKey, http.StatusServiceUnavailable, "", false, "a gateway's 503 may hide a committed create"},
 	{postNoKey, http.StatusGatewayTimeout, "", false, "a gateway's timeout may hide a committed create"},
