@@ -114,3 +114,34 @@ func TestAccFederationRoutingFQDN_deleteAfterDrift(t *testing.T) {
 		},
 	})
 }
+
+func TestUnseenChanges(t *testing.T) {
+	d := func(desc, typ string, subjects ...string) api.FederatedDomain {
+		return api.FederatedDomain{Domain: "partner.example", Description: desc, Type: typ, PeerSubjects: subjects, IncomingACL: "partner.example"}
+	}
+	prior, planned := d("v1", "lync", "a.example"), d("v2", "lync", "a.example")
+	for _, tc := range []struct {
+		name    string
+		current api.FederatedDomain
+		want    []string
+	}{
+		{"unchanged", prior, nil},
+		{"a field the plan changes anyway", d("by hand", "lync", "a.example"), nil},
+		{"a field the plan keeps", d("v1", "aol", "a.example"), []string{`type is now "aol" (the plan was made with "lync")`}},
+		{"a list the plan keeps", d("v1", "lync", "a.example", "b.example"), []string{`peer_subjects is now ["a.example","b.example"] (the plan was made with ["a.example"])`}},
+		{"a field the plan keeps, cleared", d("v1", "lync"), []string{`peer_subjects is now unset (the plan was made with ["a.example"])`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := unseenChanges(prior, planned, tc.current, []string{"incoming_acl"})
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("unseenChanges = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// Read-only fields are the proxy's, never a change.
+	cur := planned
+	cur.IncomingACL = "changed"
+	if got := fieldChanges(planned, cur, []string{"incoming_acl"}); len(got) != 0 {
+		t.Errorf("fieldChanges counted a read-only field: %q", got)
+	}
+}

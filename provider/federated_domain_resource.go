@@ -47,7 +47,8 @@ func (m federatedDomainModel) toAPI() api.FederatedDomain {
 		Description:      m.Description.ValueString(),
 		Type:             m.Type.ValueString(),
 		DirectFederation: m.DirectFederation.ValueBool(),
-		PeerSubjects:     setStrings(m.PeerSubjects),
+		// In the order the proxy keeps them, so that comparing with what it answers compares names.
+		PeerSubjects: api.NormalizeNames(setStrings(m.PeerSubjects)),
 	}
 }
 
