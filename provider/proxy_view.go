@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
@@ -90,13 +91,21 @@ func routingKey(r api.StaticRoute) api.StaticRoute {
 }
 
 // routesSomeDomain reports whether a domain route's pattern matches a federated domain, or the
-// default federation routing domain that AOL-type domains fall back to.
+// default federation routing domain that AOL-type domains fall back to. It looks the pattern's
+// domain up rather than matching every domain: a plan of thousands of routes asks it each time.
 func (v *proxyView) routesSomeDomain(pattern string) bool {
+	name, wild, ok := api.SplitDomainPattern(pattern)
+	if !ok {
+		return true // not a pattern: validation says so, not this warning
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if _, ok := v.domains[name]; ok || (wild && name == "" && len(v.domains) > 0) {
+		return true
+	}
 	aol := false
 	for d, typ := range v.domains {
-		if api.DomainPatternMatches(pattern, d) {
+		if wild && strings.HasSuffix(d, "."+name) {
 			return true
 		}
 		aol = aol || typ == api.DomainTypeAOL

@@ -374,17 +374,26 @@ func quoteList(vals []string) string {
 // matches a Request-URI's domain: ".com.domaina" matches domaina.com only, ".com.domaina.*" also
 // every name under it, ".*" every domain. It answers false for a pattern that is not valid.
 func DomainPatternMatches(pattern, domain string) bool {
+	name, wild, ok := SplitDomainPattern(pattern)
+	if !ok {
+		return false
+	}
+	domain = NormalizeName(domain)
+	return (wild && name == "") || domain == name || (wild && strings.HasSuffix(domain, "."+name))
+}
+
+// SplitDomainPattern reads a domain static route pattern: the domain it names, in the usual
+// order, and whether it also matches the names under it. ".*" gives "" and true.
+func SplitDomainPattern(pattern string) (domain string, wildcard, ok bool) {
 	if pattern == ".*" {
-		return true
+		return "", true, true
 	}
 	body, wild := strings.CutSuffix(pattern, ".*")
 	rev, ok := strings.CutPrefix(body, ".")
 	if !ok || rev == "" {
-		return false
+		return "", false, false
 	}
 	labels := strings.Split(rev, ".")
 	slices.Reverse(labels)
-	name := strings.Join(labels, ".")
-	domain = NormalizeName(domain)
-	return domain == name || (wild && strings.HasSuffix(domain, "."+name))
+	return strings.Join(labels, "."), wild, true
 }
