@@ -107,6 +107,14 @@ data "sip_federation_srv_records" "publish" {
 				ExpectError: errorRe(`port: 70000 is out of range: a port is 1 to 65535`),
 			},
 			{
+				Config:      providerConfig(p) + "data \"sip_federation_srv_records\" \"x\" {\n  local_domains = [\"Example.com\"]\n}\n",
+				ExpectError: errorRe(`local_domains[0]: "Example.com" is not in the form sipfed stores: write "example.com"`),
+			},
+			{
+				Config:      providerConfig(p) + "data \"sip_federation_srv_records\" \"x\" {\n  federation_routing_fqdn = \"sipfed..example.com\"\n}\n",
+				ExpectError: errorRe(`federation_routing_fqdn: "sipfed..example.com": empty label`),
+			},
+			{
 				Config: providerConfig(p) + `data "sip_federation_srv_records" "publish" {}`,
 			},
 		},
