@@ -247,7 +247,8 @@ func runRetryRule(t *testing.T, rule api.RetryRule, kind string) {
 		if stored == nil || stored.Priority != 2 {
 			t.Fatalf("route after the update: %+v, want priority 2", stored)
 		}
-		if err != nil && !(committedBeforeTheAnswer && errors.Is(err, api.ErrPreconditionFailed)) {
+		ownWrite := committedBeforeTheAnswer && errors.Is(err, api.ErrPreconditionFailed)
+		if err != nil && !ownWrite {
 			t.Fatalf("update: %v", err)
 		}
 		if n := countChanges(t, a, existing.ID, api.ActionUpdate); n != 1 {
@@ -257,7 +258,8 @@ func runRetryRule(t *testing.T, rule api.RetryRule, kind string) {
 		if stored != nil {
 			t.Fatalf("the route is still there after the delete")
 		}
-		if err != nil && !(committedBeforeTheAnswer && errors.Is(err, api.ErrNotFound)) {
+		alreadyGone := committedBeforeTheAnswer && errors.Is(err, api.ErrNotFound)
+		if err != nil && !alreadyGone {
 			t.Fatalf("delete: %v", err)
 		}
 	case api.RetryPOSTWithKey:
