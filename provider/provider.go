@@ -87,7 +87,7 @@ func (p *sipProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The sip provider manages the federation configuration of a " +
 			"[sipfed](https://github.com/sipfed/terraform-provider-sip) SIP federation proxy through its REST admin API: " +
-			"federated partner domains, static routes, TLS peer subjects and the federation routing FQDN.",
+			"federated partner domains, static routes, TLS peer subjects, the federation routing FQDN and the federation service switch.",
 		Attributes: map[string]schema.Attribute{
 			"endpoint": schema.StringAttribute{
 				MarkdownDescription: "Base URL of the proxy's admin API, `http://` or `https://`. " +
