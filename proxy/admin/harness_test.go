@@ -79,8 +79,12 @@ func newTestAPIWith(t testing.TB, o apiOptions) *testAPI {
 	if o.wrapStore != nil {
 		apiStore = o.wrapStore(st)
 	}
-	var h http.Handler = admin.New(admin.Config{Store: apiStore, Live: live, Tokens: tokens, Routing: opts, ExternalPort: 5061,
+	adminAPI, err := admin.New(admin.Config{Store: apiStore, Live: live, Tokens: tokens, Routing: opts, ExternalPort: 5061,
 		LiveTimeout: o.liveTimeout, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = adminAPI
 	if o.front != nil {
 		h = o.front(h)
 	}
