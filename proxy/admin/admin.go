@@ -222,8 +222,8 @@ func (s *Server) awaitLive(w http.ResponseWriter, r *http.Request, rev uint64) {
 	defer cancel()
 	if err := s.cfg.Live.WaitRevision(ctx, rev); err != nil {
 		w.Header().Set(api.HeaderLive, api.LivePending)
-		s.cfg.Log.Warn("admin write committed but not yet live in routing", "revision", rev,
-			"live_revision", s.cfg.Live.Load().Revision(), "method", r.Method, "path", r.URL.Path, "err", err)
+		s.cfg.Log.Warn("admin write committed but not yet live in routing", telemetry.KeyRevision, rev,
+			telemetry.KeyMethod, r.Method, telemetry.KeyPath, r.URL.Path, telemetry.KeyError, err)
 	}
 }
 
