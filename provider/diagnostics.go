@@ -30,11 +30,23 @@ func apiDiagnostic(endpoint, action string, err error) diag.Diagnostic {
 	)
 	switch {
 	case errors.Is(err, api.ErrPreconditionFailed):
+		// The provider already read the object again and retried once: it keeps changing.
 		return diag.NewErrorDiagnostic("Object changed outside Terraform",
-			fmt.Sprintf("Error %s: the object was changed on the proxy since Terraform last read it, so the change was "+
-				"refused rather than overwrite it (the admin API answered 412 to If-Match).\n\n"+
-				"Run `terraform apply -refresh-only` to review and accept the current values into the state (or run "+
-				"`terraform plan` without -refresh=false), then plan and apply again.\n\n%s", action, err))
+			fmt.Sprintf("Error %s: the object changed on the proxy again while Terraform was writing it (the admin API "+
+				"answered 412 to If-Match, also after Terraform read it again). Someone or something else is changing it "+
+				"right now.\n\nRun `terraform apply` again once it is quiet.\n\n%s", action, err))
+	case errors.Is(err, api.ErrNotSipfed) && !fromGateway(err):
+		return diag.NewErrorDiagnostic("Not a sipfed admin API",
+			fmt.Sprintf("Error %s: %s\n\nThe answer did not come from a sipfed admin API, so Terraform changed nothing and "+
+				"took nothing from it (an object is taken as deleted only when the admin API itself says so). Check the "+
+				"provider's \"endpoint\" (or %s), currently %s: it is the proxy's --admin-addr, without a path.",
+				action, err, EnvEndpoint, endpoint))
+	case errors.Is(err, api.ErrCommitUnknown):
+		return diag.NewErrorDiagnostic("sipfed proxy could not say whether the change was stored",
+			fmt.Sprintf("Error %s: %s\n\nThe change may or may not be stored. Run `terraform apply` again: it reads "+
+				"the proxy first and plans from what is there. A create that was stored shows up as an object that "+
+				"already exists (import it) or, for a static route, as a plan-time warning naming an identical route.",
+				action, err))
 	case errors.Is(err, api.ErrUnauthorized):
 		return diag.NewErrorDiagnostic("sipfed admin API rejected the token",
 			fmt.Sprintf("Error %s: the admin API at %s answered 401. Check the provider's \"token\" (or %s): it must be "+
@@ -62,6 +74,20 @@ func apiDiagnostic(endpoint, action string, err error) diag.Diagnostic {
 	return diag.NewErrorDiagnostic("sipfed provider error", fmt.Sprintf("Error %s: %s", action, err))
 }
 
+// fromGateway reports a 502, 503 or 504 that is not the admin API's own: something between the
+// provider and the proxy (a load balancer, a reverse proxy) answered for it.
+func fromGateway(err error) bool {
+	var e *api.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Status {
+	case 502, 503, 504:
+		return true
+	}
+	return false
+}
+
 // createFailed is the diagnostic of a failed create; when the object already exists on the proxy,
 // it says how to bring it under Terraform instead.
 func createFailed(endpoint, noun, id string, err error) diag.Diagnostics {
@@ -73,13 +99,13 @@ func createFailed(endpoint, noun, id string, err error) diag.Diagnostics {
 	return diags
 }
 
-// updateFailed is the diagnostic of a failed update; when the object is gone from the proxy, it
-// says how to get a plan that creates it again.
-func updateFailed(endpoint, noun, id string, err error) diag.Diagnostics {
-	diags := diag.Diagnostics{apiDiagnostic(endpoint, fmt.Sprintf("updating %s %q", noun, id), err)}
+// updateFailed is the diagnostic of a failed update of what ("static route \"x\""); when the
+// object is gone from the proxy, it says how to get a plan that creates it again.
+func updateFailed(endpoint, what string, err error) diag.Diagnostics {
+	diags := diag.Diagnostics{apiDiagnostic(endpoint, "updating "+what, err)}
 	if errors.Is(err, api.ErrNotFound) {
-		diags.AddError(capitalize(noun)+" deleted outside Terraform",
-			"Run `terraform apply -refresh-only` or plan again: Terraform will then plan to create it.")
+		diags.AddError(capitalize(what)+" deleted outside Terraform",
+			"Run `terraform apply` again: it reads the proxy first, and plans to create what is gone.")
 	}
 	return diags
 }

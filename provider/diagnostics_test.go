@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -30,7 +32,7 @@ func TestAPIDiagnostic(t *testing.T) {
 			name:    "precondition failed",
 			err:     fmt.Errorf("PUT /v1/x: %w", &api.Error{Status: 412, Code: api.CodePreconditionFailed, Message: "If-Match does not match"}),
 			summary: "Object changed outside Terraform",
-			detail:  []string{"Error updating x", "terraform apply -refresh-only", "412"},
+			detail:  []string{"Error updating x", "Run `terraform apply` again", "412"},
 		},
 		{
 			name:    "unauthorized",
@@ -56,6 +58,30 @@ func TestAPIDiagnostic(t *testing.T) {
 			err:     fmt.Errorf("GET /v1/x: %w", context.DeadlineExceeded),
 			summary: "Cannot reach the sipfed admin API",
 			detail:  []string{"request_timeout"},
+		},
+		{
+			name:    "not the admin API",
+			err:     &api.Error{Status: 404, Method: "GET", URL: "http://proxy:7080/admin/v1/x", Message: "the server answered 404 Not Found"},
+			summary: "Not a sipfed admin API",
+			detail:  []string{"GET http://proxy:7080/admin/v1/x: HTTP 404", "changed nothing", EnvEndpoint},
+		},
+		{
+			name:    "unknown path",
+			err:     &api.Error{Status: 404, Code: api.CodeUnknownPath, Method: "GET", URL: "http://proxy:7080/admin/v1/x", Message: "no path"},
+			summary: "Not a sipfed admin API",
+			detail:  []string{"http://proxy:7080/admin/v1/x"},
+		},
+		{
+			name:    "commit unknown",
+			err:     &api.Error{Status: 504, Code: api.CodeCommitUnknown, Message: "the store could not say"},
+			summary: "sipfed proxy could not say whether the change was stored",
+			detail:  []string{"Run `terraform apply` again"},
+		},
+		{
+			name:    "gave up retrying",
+			err:     &api.GaveUpError{Attempts: 9, Elapsed: 20 * time.Second, Err: &api.Error{Status: 503, Code: api.CodeUnavailable, Method: "PUT", URL: "http://proxy:7080/v1/x", Message: "nothing was committed"}},
+			summary: "sipfed admin API error",
+			detail:  []string{"HTTP 503 unavailable", "gave up after 9 attempts over 20s"},
 		},
 		{
 			name:    "other API error",
@@ -88,58 +114,77 @@ func TestAPIDiagnostic(t *testing.T) {
 	}
 }
 
-// preconditionFailedCase drives optimistic locking of one resource type through the real CLI.
-type preconditionFailedCase struct {
+// updateAfterDriftCase drives optimistic locking of one resource type through the real CLI.
+type updateAfterDriftCase struct {
 	address string
-	// v1 creates the object; v2 changes a field of it.
+	// v1 creates the object; v2 changes one field of it, F.
 	v1, v2 string
-	// changeOutOfBand changes the object on the proxy behind Terraform's back.
-	changeOutOfBand func(ctx context.Context) error
-	// expectOutOfBand asserts the proxy still holds the out-of-band change: nothing overwrote it.
-	expectOutOfBand resource.TestCheckFunc
-	expectV2        resource.TestCheckFunc
-	checkDestroy    resource.TestCheckFunc
+	// changeKept changes behind Terraform's back a field the plan from v1 to v2 keeps; nil when the
+	// kind has no field but F.
+	changeKept func(ctx context.Context) error
+	// expectKept asserts the proxy still holds that change: nothing overwrote it.
+	expectKept resource.TestCheckFunc
+	// changeF changes F behind Terraform's back.
+	changeF      func(ctx context.Context) error
+	expectV1     resource.TestCheckFunc
+	expectV2     resource.TestCheckFunc
+	checkDestroy resource.TestCheckFunc
 }
 
-// preconditionFailedTest plans without refresh, so the apply carries the ETag of the previous
-// apply, as a saved plan applied after someone else's change does. Both the update and the delete
-// must be refused with the refresh hint, and after `apply -refresh-only` the change goes through.
-func preconditionFailedTest(t *testing.T, p *servertest.Proxy, c preconditionFailedCase) {
+// updateAfterDriftTest plans without refresh, so each apply carries the state and the ETag of the
+// previous apply, as a saved plan applied after someone else's change does:
+//
+//   - a change of a field the plan keeps is refused, naming the field and what to run, and it
+//     stays on the proxy; once refreshed, the apply goes through;
+//   - a change of a field the plan changes anyway is overwritten: the plan showed that field's
+//     new value;
+//   - a destroy goes through whatever changed.
+func updateAfterDriftTest(t *testing.T, p *servertest.Proxy, c updateAfterDriftCase) {
 	t.Helper()
-	mustStillBeOutOfBand := func() {
-		if err := c.expectOutOfBand(&terraform.State{}); err != nil {
-			t.Fatalf("a refused write changed the proxy: %v", err)
+	steps := []resource.TestStep{{Config: c.v1}}
+	if c.changeKept != nil {
+		mustStillBeKept := func() {
+			if err := c.expectKept(&terraform.State{}); err != nil {
+				t.Fatalf("a refused write changed the proxy: %v", err)
+			}
 		}
-	}
-	resource.ParallelTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: protoV6ProviderFactories,
-		AdditionalCLIOptions:     &resource.AdditionalCLIOptions{Plan: resource.PlanOptions{NoRefresh: true}},
-		CheckDestroy:             c.checkDestroy,
-		Steps: []resource.TestStep{
-			{Config: c.v1},
-			{
-				PreConfig:   outOfBand(t, c.changeOutOfBand),
+		steps = append(steps,
+			resource.TestStep{
+				PreConfig:   outOfBand(t, c.changeKept),
 				Config:      c.v2,
-				ExpectError: errorRe("Object changed outside Terraform"),
+				ExpectError: regexp.MustCompile(`(?s)Object changed outside Terraform after the plan.*is now.*the plan was made with.*Run .terraform apply. again`),
 			},
-			{
-				// The update was refused; so is the delete, with the hint to refresh.
-				PreConfig:   mustStillBeOutOfBand,
-				Config:      providerConfig(p),
-				ExpectError: errorRe("Run `terraform apply -refresh-only` to review and accept the current values"),
-			},
-			{
-				PreConfig:          mustStillBeOutOfBand,
+			resource.TestStep{
+				PreConfig:          mustStillBeKept,
 				RefreshState:       true,
-				ExpectNonEmptyPlan: true, // the configuration of the previous step has no resource
+				ExpectNonEmptyPlan: true, // the refreshed object differs from v2
 			},
-			{
+			resource.TestStep{
 				Config: c.v2,
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(c.address, plancheck.ResourceActionUpdate)},
 				},
 				Check: c.expectV2,
 			},
+		)
+	} else {
+		steps = append(steps, resource.TestStep{Config: c.v2, Check: c.expectV2})
+	}
+	steps = append(steps,
+		resource.TestStep{
+			PreConfig: outOfBand(t, c.changeF),
+			Config:    c.v1,
+			Check:     c.expectV1,
 		},
+		resource.TestStep{
+			PreConfig: outOfBand(t, c.changeF),
+			Config:    providerConfig(p),
+		},
+	)
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		AdditionalCLIOptions:     &resource.AdditionalCLIOptions{Plan: resource.PlanOptions{NoRefresh: true}},
+		CheckDestroy:             c.checkDestroy,
+		Steps:                    steps,
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 )
@@ -50,6 +51,11 @@ func (d *federatedDomainDataSource) Schema(_ context.Context, _ datasource.Schem
 				MarkdownDescription: "Whether the proxy federates directly with the partner, presenting its node FQDN.",
 				Computed:            true,
 			},
+			"peer_subjects": schema.SetAttribute{
+				MarkdownDescription: "The only TLS peer subjects that may send for the domain; empty: any TLS peer subject.",
+				Computed:            true,
+				ElementType:         types.StringType,
+			},
 			"incoming_acl": schema.StringAttribute{
 				MarkdownDescription: "The allow pattern of the domain's incoming ACL.",
 				Computed:            true,
@@ -78,5 +84,5 @@ func (d *federatedDomainDataSource) Read(ctx context.Context, req datasource.Rea
 		resp.Diagnostics.Append(apiDiagnostic(d.data.endpoint, fmt.Sprintf("reading federated domain %q", cfg.Domain.ValueString()), err))
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(fd))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(fd, emptyStringSet))...)
 }

@@ -23,6 +23,7 @@ var (
 	_ resource.Resource                = (*federatedDomainResource)(nil)
 	_ resource.ResourceWithConfigure   = (*federatedDomainResource)(nil)
 	_ resource.ResourceWithImportState = (*federatedDomainResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*federatedDomainResource)(nil)
 )
 
 func NewFederatedDomainResource() resource.Resource { return &federatedDomainResource{} }
@@ -36,6 +37,7 @@ type federatedDomainModel struct {
 	Description      types.String `tfsdk:"description"`
 	Type             types.String `tfsdk:"type"`
 	DirectFederation types.Bool   `tfsdk:"direct_federation"`
+	PeerSubjects     types.Set    `tfsdk:"peer_subjects"`
 	IncomingACL      types.String `tfsdk:"incoming_acl"`
 }
 
@@ -45,15 +47,21 @@ func (m federatedDomainModel) toAPI() api.FederatedDomain {
 		Description:      m.Description.ValueString(),
 		Type:             m.Type.ValueString(),
 		DirectFederation: m.DirectFederation.ValueBool(),
+		// In the order the proxy keeps them, so that comparing with what it answers compares names.
+		PeerSubjects: api.NormalizeNames(setStrings(m.PeerSubjects)),
 	}
 }
 
-func federatedDomainFromAPI(d api.FederatedDomain) federatedDomainModel {
+// federatedDomainFromAPI converts a domain for the state. The API does not tell "no
+// peer_subjects" from an empty list, so prior, the value the configuration or state had, decides
+// which of the two the state shows: an empty set stays empty, anything else becomes null.
+func federatedDomainFromAPI(d api.FederatedDomain, prior types.Set) federatedDomainModel {
 	return federatedDomainModel{
 		Domain:           types.StringValue(d.Domain),
 		Description:      types.StringValue(d.Description),
 		Type:             types.StringValue(d.Type),
 		DirectFederation: types.BoolValue(d.DirectFederation),
+		PeerSubjects:     stringSet(d.PeerSubjects, prior),
 		IncomingACL:      types.StringValue(d.IncomingACL),
 	}
 }
@@ -104,6 +112,15 @@ func (r *federatedDomainResource) Schema(_ context.Context, _ resource.SchemaReq
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 			},
+			"peer_subjects": schema.SetAttribute{
+				MarkdownDescription: fmt.Sprintf("The only TLS peer subjects that may send for this domain and receive its "+
+					"traffic: a partner edge's certificate identity must be one of them, inbound and outbound. Each must be a "+
+					"`sip_tls_peer_subject` (reference it, e.g. `[sip_tls_peer_subject.edge.subject]`, so that it is created "+
+					"first), in lower case; at most %d. Unset or empty: any TLS peer subject.", api.MaxPeerSubjectsPerDomain),
+				Optional:    true,
+				ElementType: types.StringType,
+				Validators:  []validator.Set{peerSubjects()},
+			},
 			"incoming_acl": schema.StringAttribute{
 				MarkdownDescription: "The allow pattern of the incoming ACL the proxy created for this domain. Read-only: " +
 					"it lives and dies with the federated domain.",
@@ -112,6 +129,21 @@ func (r *federatedDomainResource) Schema(_ context.Context, _ resource.SchemaReq
 			},
 		},
 	}
+}
+
+// ModifyPlan makes the domains of this plan known to the routes planned after them, so that a
+// route to a domain created in the same apply gets no "matches no federated domain" warning.
+func (r *federatedDomainResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if r.data == nil || req.Plan.Raw.IsNull() {
+		return
+	}
+	var domain, typ types.String
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("domain"), &domain)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("type"), &typ)...)
+	if resp.Diagnostics.HasError() || domain.IsUnknown() || domain.IsNull() {
+		return
+	}
+	r.data.view.planDomain(domain.ValueString(), typ.ValueString())
 }
 
 func (r *federatedDomainResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -124,13 +156,15 @@ func (r *federatedDomainResource) Create(ctx context.Context, req resource.Creat
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, etag, err := r.data.client.CreateFederatedDomain(ctx, plan.toAPI())
+	var pending bool
+	d, etag, err := r.data.client.CreateFederatedDomain(ctx, plan.toAPI(), api.WithIdempotencyKey(api.NewIdempotencyKey()), api.ReportLive(&pending))
 	if err != nil {
 		resp.Diagnostics.Append(createFailed(r.data.endpoint, "federated domain", plan.Domain.ValueString(), err)...)
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(d))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(d, plan.PeerSubjects))...)
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
+	resp.Diagnostics.Append(notLiveYet(fmt.Sprintf("federated domain %q", d.Domain), pending)...)
 }
 
 func (r *federatedDomainResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -149,24 +183,34 @@ func (r *federatedDomainResource) Read(ctx context.Context, req resource.ReadReq
 		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("reading federated domain %q", state.Domain.ValueString()), err))
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(d))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(d, state.PeerSubjects))...)
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
 }
 
+func (r *federatedDomainResource) guard(domain string) guarded[api.FederatedDomain] {
+	return guarded[api.FederatedDomain]{
+		endpoint: r.data.endpoint, noun: "federated domain", id: domain, readOnly: []string{"incoming_acl"},
+		get: func(ctx context.Context) (api.FederatedDomain, string, error) {
+			return r.data.client.GetFederatedDomain(ctx, domain)
+		},
+	}
+}
+
 func (r *federatedDomainResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan federatedDomainModel
+	var plan, prior federatedDomainModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	etag, diags := getETag(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, etag, err := r.data.client.UpdateFederatedDomain(ctx, plan.toAPI(), etag)
-	if err != nil {
-		resp.Diagnostics.Append(updateFailed(r.data.endpoint, "federated domain", plan.Domain.ValueString(), err)...)
+	d, etag, diags := r.guard(plan.Domain.ValueString()).update(ctx, prior.toAPI(), plan.toAPI(), etag, r.data.client.UpdateFederatedDomain)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(d))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, federatedDomainFromAPI(d, plan.PeerSubjects))...)
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
 }
 
@@ -178,10 +222,10 @@ func (r *federatedDomainResource) Delete(ctx context.Context, req resource.Delet
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := r.data.client.DeleteFederatedDomain(ctx, state.Domain.ValueString(), etag)
-	if err != nil && !errors.Is(err, api.ErrNotFound) {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("deleting federated domain %q", state.Domain.ValueString()), err))
-	}
+	domain := state.Domain.ValueString()
+	resp.Diagnostics.Append(r.guard(domain).remove(ctx, etag, func(ctx context.Context, ifMatch string, opts ...api.CallOption) error {
+		return r.data.client.DeleteFederatedDomain(ctx, domain, ifMatch, opts...)
+	})...)
 }
 
 // ImportState takes the domain as the import id: `terraform import sip_federated_domain.x partner.example`.

@@ -251,17 +251,25 @@ func TestAccFederatedDomain_planTimeValidation(t *testing.T) {
 
 func TestAccFederatedDomain_preconditionFailed(t *testing.T) {
 	p := servertest.Start(t)
-	preconditionFailedTest(t, p, preconditionFailedCase{
+	domain := func(desc, typ string) api.FederatedDomain {
+		return api.FederatedDomain{Domain: "partner.example", Description: desc, Type: typ, IncomingACL: "partner.example"}
+	}
+	updateAfterDriftTest(t, p, updateAfterDriftCase{
 		address: federatedDomainAddr,
 		v1:      federatedDomainConfig(p, "  domain = \"partner.example\"\n  description = \"v1\""),
 		v2:      federatedDomainConfig(p, "  domain = \"partner.example\"\n  description = \"v2\""),
-		changeOutOfBand: func(ctx context.Context) error {
-			_, _, err := p.Client.UpdateFederatedDomain(ctx, api.FederatedDomain{Domain: "partner.example", Description: "by hand", Type: "lync"}, "")
+		changeKept: func(ctx context.Context) error {
+			_, _, err := p.Client.UpdateFederatedDomain(ctx, domain("v1", api.DomainTypeAOL), "")
 			return err
 		},
-		expectOutOfBand: expectFederatedDomain(p, api.FederatedDomain{Domain: "partner.example", Description: "by hand", Type: "lync", IncomingACL: "partner.example"}),
-		expectV2:        expectFederatedDomain(p, api.FederatedDomain{Domain: "partner.example", Description: "v2", Type: "lync", IncomingACL: "partner.example"}),
-		checkDestroy:    checkFederatedDomainsDestroyed(p),
+		expectKept: expectFederatedDomain(p, domain("v1", api.DomainTypeAOL)),
+		changeF: func(ctx context.Context) error {
+			_, _, err := p.Client.UpdateFederatedDomain(ctx, domain("by hand", api.DomainTypeLync), "")
+			return err
+		},
+		expectV1:     expectFederatedDomain(p, domain("v1", api.DomainTypeLync)),
+		expectV2:     expectFederatedDomain(p, domain("v2", api.DomainTypeLync)),
+		checkDestroy: checkFederatedDomainsDestroyed(p),
 	})
 }
 

@@ -57,7 +57,11 @@ func (d *federatedDomainsDataSource) Schema(_ context.Context, _ datasource.Sche
 						"description":       schema.StringAttribute{MarkdownDescription: "Text that identifies the partner to users.", Computed: true},
 						"type":              schema.StringAttribute{MarkdownDescription: "`lync` or `aol`.", Computed: true},
 						"direct_federation": schema.BoolAttribute{MarkdownDescription: "Whether the proxy federates directly with the partner.", Computed: true},
-						"incoming_acl":      schema.StringAttribute{MarkdownDescription: "The allow pattern of the domain's incoming ACL.", Computed: true},
+						"peer_subjects": schema.SetAttribute{
+							MarkdownDescription: "The only TLS peer subjects that may send for the domain; empty: any TLS peer subject.",
+							Computed:            true, ElementType: types.StringType,
+						},
+						"incoming_acl": schema.StringAttribute{MarkdownDescription: "The allow pattern of the domain's incoming ACL.", Computed: true},
 					},
 				},
 			},
@@ -88,7 +92,7 @@ func (d *federatedDomainsDataSource) Read(ctx context.Context, req datasource.Re
 		if !cfg.Type.IsNull() && fd.Type != cfg.Type.ValueString() {
 			continue
 		}
-		cfg.Domains = append(cfg.Domains, federatedDomainFromAPI(fd))
+		cfg.Domains = append(cfg.Domains, federatedDomainFromAPI(fd, emptyStringSet))
 		cfg.Names = append(cfg.Names, types.StringValue(fd.Domain))
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &cfg)...)

@@ -67,6 +67,7 @@ data "sip_federated_domains" "aol" {
 							"description":       knownvalue.StringExact("Hosted by AOL"),
 							"type":              knownvalue.StringExact("aol"),
 							"direct_federation": knownvalue.Bool(false),
+							"peer_subjects":     knownvalue.SetExact([]knownvalue.Check{}),
 							"incoming_acl":      knownvalue.StringExact("c-hosted.example"),
 						}),
 					})),

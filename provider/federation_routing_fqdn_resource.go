@@ -106,36 +106,54 @@ func (r *federationRoutingFQDNResource) Read(ctx context.Context, req resource.R
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
 }
 
+func (r *federationRoutingFQDNResource) guard() guarded[api.FederationRoutingFQDN] {
+	return guarded[api.FederationRoutingFQDN]{
+		endpoint: r.data.endpoint, noun: "federation routing FQDN", readOnly: []string{"node_fqdn"},
+		get: r.data.client.GetFederationRoutingFQDN,
+	}
+}
+
 func (r *federationRoutingFQDNResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan federationRoutingFQDNModel
+	var plan, prior federationRoutingFQDNModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	etag, diags := getETag(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.set(ctx, plan.FQDN.ValueString(), etag, &resp.State, resp.Private, &resp.Diagnostics)
+	f, etag, diags := r.guard().update(ctx, api.FederationRoutingFQDN{FQDN: prior.FQDN.ValueString()}, api.FederationRoutingFQDN{FQDN: plan.FQDN.ValueString()}, etag,
+		func(ctx context.Context, v api.FederationRoutingFQDN, ifMatch string, opts ...api.CallOption) (api.FederationRoutingFQDN, string, error) {
+			return r.data.client.SetFederationRoutingFQDN(ctx, v.FQDN, ifMatch, opts...)
+		})
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, federationRoutingFQDNFromAPI(f))...)
+	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
 }
 
 func (r *federationRoutingFQDNResource) set(ctx context.Context, fqdn, ifMatch string, state *tfsdk.State, private privateSetter, diags *diag.Diagnostics) {
-	f, etag, err := r.data.client.SetFederationRoutingFQDN(ctx, fqdn, ifMatch)
+	var pending bool
+	f, etag, err := r.data.client.SetFederationRoutingFQDN(ctx, fqdn, ifMatch, api.ReportLive(&pending))
 	if err != nil {
 		diags.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("setting the federation routing FQDN to %q", fqdn), err))
 		return
 	}
 	diags.Append(state.Set(ctx, federationRoutingFQDNFromAPI(f))...)
 	diags.Append(setETag(ctx, private, etag)...)
+	diags.Append(notLiveYet("the federation routing FQDN", pending)...)
 }
 
+// Delete resets the FQDN to the node's own.
 func (r *federationRoutingFQDNResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	etag, diags := getETag(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if err := r.data.client.ResetFederationRoutingFQDN(ctx, etag); err != nil {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, "resetting the federation routing FQDN to the node FQDN", err))
-	}
+	resp.Diagnostics.Append(r.guard().remove(ctx, etag, r.data.client.ResetFederationRoutingFQDN)...)
 }
 
 // ImportState accepts only the fixed id: `terraform import sip_federation_routing_fqdn.x federation-routing-fqdn`.

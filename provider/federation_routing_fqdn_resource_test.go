@@ -145,18 +145,18 @@ func TestAccFederationRoutingFQDN_planTimeValidation(t *testing.T) {
 	})
 }
 
-func TestAccFederationRoutingFQDN_preconditionFailed(t *testing.T) {
+func TestAccFederationRoutingFQDN_updateAfterDrift(t *testing.T) {
 	p := servertest.Start(t)
-	preconditionFailedTest(t, p, preconditionFailedCase{
+	updateAfterDriftTest(t, p, updateAfterDriftCase{
 		address: routingFQDNAddr,
 		v1:      routingFQDNConfig(p, "v1.example.com"),
 		v2:      routingFQDNConfig(p, "v2.example.com"),
-		changeOutOfBand: func(ctx context.Context) error {
+		changeF: func(ctx context.Context) error {
 			_, _, err := p.Client.SetFederationRoutingFQDN(ctx, "by-hand.example.com", "")
 			return err
 		},
-		expectOutOfBand: expectRoutingFQDN(p, "by-hand.example.com"),
-		expectV2:        expectRoutingFQDN(p, "v2.example.com"),
-		checkDestroy:    expectRoutingFQDN(p, testNodeFQDN),
+		expectV1:     expectRoutingFQDN(p, "v1.example.com"),
+		expectV2:     expectRoutingFQDN(p, "v2.example.com"),
+		checkDestroy: expectRoutingFQDN(p, testNodeFQDN),
 	})
 }

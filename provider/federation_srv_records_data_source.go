@@ -3,7 +3,13 @@ package provider
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
@@ -43,7 +49,7 @@ type federationSRVRecordsModel struct {
 	Port                  types.Int64                `tfsdk:"port"`
 	NodeFQDN              types.String               `tfsdk:"node_fqdn"`
 	FederationRoutingFQDN types.String               `tfsdk:"federation_routing_fqdn"`
-	LocalDomains          []types.String             `tfsdk:"local_domains"`
+	LocalDomains          types.List                 `tfsdk:"local_domains"`
 	Records               []federationSRVRecordModel `tfsdk:"records"`
 }
 
@@ -70,9 +76,12 @@ func (d *federationSRVRecordsDataSource) Schema(_ context.Context, _ datasource.
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The DNS SRV records the enterprise must publish so that partners find the proxy: one " +
 			"`_sipfederationtls._tcp.<domain>` record per local domain, all pointing at the federation routing FQDN on " +
-			"the external SIP port. Feed `records` to your DNS provider's SRV record resource. The target follows the " +
-			"`sip_federation_routing_fqdn` resource; reference that resource (or `depends_on` it) so the records are " +
-			"read after it is applied.",
+			"the external SIP port. Feed `records` to your DNS provider's SRV record resource.\n\n" +
+			"Give `federation_routing_fqdn` the value you give the `sip_federation_routing_fqdn` resource, from a " +
+			"variable or a local: the records are then known when Terraform plans, even before the routing FQDN is " +
+			"applied, and a `for_each` over them works on the first apply. Do not take it from the resource, nor use " +
+			"`depends_on`: Terraform reads a data source that depends on a resource with changes only during the apply, " +
+			"and a `for_each` over records not known at plan fails (\"Invalid for_each argument\").",
 		Attributes: map[string]schema.Attribute{
 			"priority": schema.Int64Attribute{
 				MarkdownDescription: fmt.Sprintf("SRV priority of every record, 0 to 65535. Default: `%d`.", defaultSRVPriority),
@@ -91,12 +100,23 @@ func (d *federationSRVRecordsDataSource) Schema(_ context.Context, _ datasource.
 				Optional:   true,
 				Validators: []validator.Int64{port()},
 			},
-			"node_fqdn":               str("The proxy node's own FQDN."),
-			"federation_routing_fqdn": str("The federation routing FQDN: the target of every record."),
+			"node_fqdn": str("The proxy node's own FQDN."),
+			"federation_routing_fqdn": schema.StringAttribute{
+				MarkdownDescription: "The target of every record: the federation routing FQDN, in lower case. Set it to " +
+					"the value of the `sip_federation_routing_fqdn` resource's `fqdn`, from the same variable or local (not " +
+					"from the resource). Default: the proxy's routing FQDN as it is when the data source is read.",
+				Optional:   true,
+				Computed:   true,
+				Validators: []validator.String{domainName()},
+			},
 			"local_domains": schema.ListAttribute{
-				MarkdownDescription: "The local domains the proxy hosts (`--local-domain`), sorted.",
-				Computed:            true,
-				ElementType:         types.StringType,
+				MarkdownDescription: "The local domains to publish records for, in lower case. Default: the local domains " +
+					"the proxy hosts (`--local-domain`). A domain the proxy does not host gets a warning: partners would find " +
+					"the proxy for a domain it refuses.",
+				Optional:    true,
+				Computed:    true,
+				ElementType: types.StringType,
+				Validators:  []validator.List{listvalidator.ValueStringsAre(domainName())},
 			},
 			"records": schema.ListNestedAttribute{
 				MarkdownDescription: "One record per local domain, sorted by domain.",
@@ -131,15 +151,26 @@ func (d *federationSRVRecordsDataSource) Read(ctx context.Context, req datasourc
 		resp.Diagnostics.Append(apiDiagnostic(d.data.endpoint, "reading the proxy node's settings", err))
 		return
 	}
-	if len(node.LocalDomains) == 0 {
+	if cfg.LocalDomains.IsNull() && len(node.LocalDomains) == 0 {
 		resp.Diagnostics.AddWarning("The proxy hosts no local domain",
 			"The proxy was started without --local-domain, so there is no SRV record to publish.")
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, srvRecordsFor(cfg, node))...)
+	for _, dom := range listStrings(cfg.LocalDomains) {
+		if !slices.Contains(node.LocalDomains, dom) {
+			resp.Diagnostics.AddAttributeWarning(path.Root("local_domains"), "Not a local domain of the proxy",
+				fmt.Sprintf("%q is not a local domain of the proxy at %s (its local domains: %s). A record for it would "+
+					"send partners to a proxy that refuses requests for it; start the proxy with --local-domain %s.",
+					dom, d.data.endpoint, strings.Join(node.LocalDomains, ", "), dom))
+		}
+	}
+	out, diags := srvRecordsFor(cfg, node)
+	resp.Diagnostics.Append(diags...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, out)...)
 }
 
-// srvRecordsFor computes the records to publish for a node: a pure function, tested without a proxy.
-func srvRecordsFor(cfg federationSRVRecordsModel, node api.Node) federationSRVRecordsModel {
+// srvRecordsFor computes the records to publish for a node: a pure function, tested without a
+// proxy. What the configuration sets wins over what the node reports.
+func srvRecordsFor(cfg federationSRVRecordsModel, node api.Node) (federationSRVRecordsModel, diag.Diagnostics) {
 	prio, weight := int64(defaultSRVPriority), int64(defaultSRVWeight)
 	if !cfg.Priority.IsNull() {
 		prio = cfg.Priority.ValueInt64()
@@ -155,10 +186,19 @@ func srvRecordsFor(cfg federationSRVRecordsModel, node api.Node) federationSRVRe
 		port = cfg.Port.ValueInt64()
 	}
 	domains := append([]string(nil), node.LocalDomains...)
+	if !cfg.LocalDomains.IsNull() {
+		domains = listStrings(cfg.LocalDomains)
+	}
 	sort.Strings(domains)
+	domains = slices.Compact(domains)
+	target := node.FederationRoutingFQDN
+	if !cfg.FederationRoutingFQDN.IsNull() {
+		target = cfg.FederationRoutingFQDN.ValueString()
+	}
 	cfg.NodeFQDN = types.StringValue(node.NodeFQDN)
-	cfg.FederationRoutingFQDN = types.StringValue(node.FederationRoutingFQDN)
-	cfg.LocalDomains = stringValues(domains)
+	cfg.FederationRoutingFQDN = types.StringValue(target)
+	var diags diag.Diagnostics
+	cfg.LocalDomains, diags = types.ListValueFrom(context.Background(), types.StringType, domains)
 	cfg.Records = make([]federationSRVRecordModel, 0, len(domains))
 	for _, dom := range domains {
 		cfg.Records = append(cfg.Records, federationSRVRecordModel{
@@ -167,8 +207,22 @@ func srvRecordsFor(cfg federationSRVRecordsModel, node api.Node) federationSRVRe
 			Priority: types.Int64Value(prio),
 			Weight:   types.Int64Value(weight),
 			Port:     types.Int64Value(port),
-			Target:   types.StringValue(node.FederationRoutingFQDN),
+			Target:   types.StringValue(target),
 		})
 	}
-	return cfg
+	return cfg, diags
+}
+
+// listStrings returns the elements of a known list of strings; nil otherwise.
+func listStrings(l types.List) []string {
+	if l.IsNull() || l.IsUnknown() {
+		return nil
+	}
+	out := make([]string, 0, len(l.Elements()))
+	for _, e := range l.Elements() {
+		if v, ok := e.(types.String); ok && !v.IsNull() && !v.IsUnknown() {
+			out = append(out, v.ValueString())
+		}
+	}
+	return out
 }

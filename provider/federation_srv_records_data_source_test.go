@@ -1,25 +1,30 @@
 package provider
 
 import (
+	"os"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/server/servertest"
 )
 
 func TestSRVRecordsFor(t *testing.T) {
-	none := federationSRVRecordsModel{Priority: types.Int64Null(), Weight: types.Int64Null(), Port: types.Int64Null()}
+	none := federationSRVRecordsModel{Priority: types.Int64Null(), Weight: types.Int64Null(), Port: types.Int64Null(),
+		FederationRoutingFQDN: types.StringNull(), LocalDomains: types.ListNull(types.StringType)}
 	node := api.Node{
 		NodeFQDN: "imp1.example.com", FederationRoutingFQDN: "sipfed.example.com",
 		LocalDomains: []string{"example.com", "another.example"}, ExternalPort: 5062,
 	}
-	got := srvRecordsFor(none, node)
+	got, _ := srvRecordsFor(none, node)
 	want := []federationSRVRecordModel{
 		{Domain: types.StringValue("another.example"), Name: types.StringValue("_sipfederationtls._tcp.another.example"),
 			Priority: types.Int64Value(100), Weight: types.Int64Value(1), Port: types.Int64Value(5062), Target: types.StringValue("sipfed.example.com")},
@@ -36,13 +41,20 @@ func TestSRVRecordsFor(t *testing.T) {
 	}
 
 	node.ExternalPort = 0
-	if got := srvRecordsFor(none, node); got.Records[0].Port.ValueInt64() != 5061 {
+	if got, _ := srvRecordsFor(none, node); got.Records[0].Port.ValueInt64() != 5061 {
 		t.Errorf("a proxy without external listener: port %v, want the reference's 5061", got.Records[0].Port)
 	}
-	set := federationSRVRecordsModel{Priority: types.Int64Value(0), Weight: types.Int64Value(50), Port: types.Int64Value(443)}
-	r := srvRecordsFor(set, node).Records[0]
+	set := federationSRVRecordsModel{Priority: types.Int64Value(0), Weight: types.Int64Value(50), Port: types.Int64Value(443),
+		FederationRoutingFQDN: types.StringValue("public.example.com"),
+		LocalDomains:          types.ListValueMust(types.StringType, []attr.Value{types.StringValue("b.example"), types.StringValue("a.example")})}
+	got, _ = srvRecordsFor(set, node)
+	r := got.Records[0]
 	if r.Priority.ValueInt64() != 0 || r.Weight.ValueInt64() != 50 || r.Port.ValueInt64() != 443 {
 		t.Errorf("configured priority/weight/port not used: %+v", r)
+	}
+	// The configuration's routing FQDN and domains win over the node's: known at plan time.
+	if len(got.Records) != 2 || got.Records[0].Domain.ValueString() != "a.example" || r.Target.ValueString() != "public.example.com" {
+		t.Errorf("configured routing FQDN and local domains not used: %+v", got.Records)
 	}
 }
 
@@ -95,8 +107,52 @@ data "sip_federation_srv_records" "publish" {
 				ExpectError: errorRe(`port: 70000 is out of range: a port is 1 to 65535`),
 			},
 			{
+				Config:      providerConfig(p) + "data \"sip_federation_srv_records\" \"x\" {\n  local_domains = [\"Example.com\"]\n}\n",
+				ExpectError: errorRe(`local_domains[0]: "Example.com" is not in the form sipfed stores: write "example.com"`),
+			},
+			{
+				Config:      providerConfig(p) + "data \"sip_federation_srv_records\" \"x\" {\n  federation_routing_fqdn = \"sipfed..example.com\"\n}\n",
+				ExpectError: errorRe(`federation_routing_fqdn: "sipfed..example.com": empty label`),
+			},
+			{
 				Config: providerConfig(p) + `data "sip_federation_srv_records" "publish" {}`,
 			},
+		},
+	})
+}
+
+// The documented example, verbatim: on a fresh proxy, one apply publishes one record per local
+// domain through a for_each over the records, with no depends_on and no second apply.
+func TestAccFederationSRVRecordsDataSource_documentedExample(t *testing.T) {
+	example, err := os.ReadFile("../examples/data-sources/sip_federation_srv_records/data-source.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := servertest.Start(t, servertest.WithRouting(routing.Options{NodeFQDN: testNodeFQDN, LocalDomains: []string{"example.com", "example.org"}}))
+	record := func(domain string) string {
+		return "_sipfederationtls._tcp." + domain + ". 3600 IN SRV 100 1 5061 sipfed.example.com."
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		ExternalProviders:        map[string]resource.ExternalProvider{}, // terraform_data is built in
+		Steps: []resource.TestStep{
+			{
+				Config: providerConfig(p) + string(example),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						// Known at plan time: the records' for_each keys and values are in the plan.
+						plancheck.ExpectKnownValue(`terraform_data.sipfederationtls["example.com"]`, tfjsonpath.New("input"), knownvalue.StringExact(record("example.com"))),
+						plancheck.ExpectKnownValue(`terraform_data.sipfederationtls["example.org"]`, tfjsonpath.New("input"), knownvalue.StringExact(record("example.org"))),
+					},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownOutputValue("srv_records", knownvalue.ListExact([]knownvalue.Check{
+						knownvalue.StringExact(record("example.com")), knownvalue.StringExact(record("example.org")),
+					})),
+				},
+			},
+			forEachStateEnd(p),
 		},
 	})
 }

@@ -36,7 +36,11 @@ const (
 	EnvInsecure       = "SIPFED_INSECURE"
 	EnvRequestTimeout = "SIPFED_REQUEST_TIMEOUT"
 	EnvRetry          = "SIPFED_RETRY"
+	EnvRetryTimeout   = "SIPFED_RETRY_TIMEOUT"
 )
+
+// maxAttempts bounds the retry attribute: more would only hide a broken endpoint.
+const maxAttempts = 100
 
 // defaultRequestTimeout bounds one attempt of one API call. A write answers only once it is
 // durable and live in routing, so it is generous.
@@ -63,12 +67,15 @@ type sipProviderModel struct {
 	Insecure       types.Bool   `tfsdk:"insecure"`
 	RequestTimeout types.String `tfsdk:"request_timeout"`
 	Retry          types.Int64  `tfsdk:"retry"`
+	RetryTimeout   types.String `tfsdk:"retry_timeout"`
 }
 
 // providerData is what resources and data sources receive from Configure.
 type providerData struct {
 	client   *api.Client
 	endpoint string
+	// view is the proxy as plan-time warnings see it.
+	view *proxyView
 }
 
 func (p *sipProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -80,7 +87,7 @@ func (p *sipProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The sip provider manages the federation configuration of a " +
 			"[sipfed](https://github.com/sipfed/terraform-provider-sip) SIP federation proxy through its REST admin API: " +
-			"federated partner domains, static routes, TLS peer subjects and the federation routing FQDN.",
+			"federated partner domains, static routes, TLS peer subjects, the federation routing FQDN and the federation service switch.",
 		Attributes: map[string]schema.Attribute{
 			"endpoint": schema.StringAttribute{
 				MarkdownDescription: "Base URL of the proxy's admin API, `http://` or `https://`. " +
@@ -114,12 +121,21 @@ func (p *sipProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *
 				Validators: []validator.String{durationValidator{}},
 			},
 			"retry": schema.Int64Attribute{
-				MarkdownDescription: "Attempts per API call, the first included; `1` disables retries. Only connection errors " +
-					"and 502/503/504 answers are retried, with jittered exponential backoff, and a create only when the request " +
-					"never reached the proxy. Falls back to the `" + EnvRetry + "` environment variable. Default: `" +
-					strconv.Itoa(api.DefaultRetry.Attempts) + "`.",
+				MarkdownDescription: fmt.Sprintf("Most attempts per API call, the first included; `1` disables retries. What is "+
+					"retried is decided per answer: a connection that was never made, a 503 of the proxy (it committed nothing), "+
+					"a lost answer, a gateway's 502/503/504; a create is repeated with its `Idempotency-Key`, so it never makes "+
+					"a second object. Falls back to the `%s` environment "+
+					"variable. Default: as many as `retry_timeout` allows.", EnvRetry),
 				Optional:   true,
-				Validators: []validator.Int64{int64validator.Between(1, 20)},
+				Validators: []validator.Int64{int64validator.Between(1, maxAttempts)},
+			},
+			"retry_timeout": schema.StringAttribute{
+				MarkdownDescription: "How long one API call keeps retrying: no attempt starts later than this after its first, " +
+					"as a Go duration. The default rides out a restart of the proxy of 10 s or so, and gives up on an endpoint " +
+					"that never answers within about 30 s (a connection attempt gives up after " + api.DialTimeout.String() +
+					"). Falls back to the `" + EnvRetryTimeout + "` environment variable. Default: `" + api.DefaultRetry.Timeout.String() + "`.",
+				Optional:   true,
+				Validators: []validator.String{durationValidator{}},
 			},
 		},
 	}
@@ -141,7 +157,7 @@ func (p *sipProvider) Configure(ctx context.Context, req provider.ConfigureReque
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid sipfed endpoint", err.Error())
 		return
 	}
-	data := &providerData{client: client, endpoint: s.endpoint}
+	data := &providerData{client: client, endpoint: s.endpoint, view: newProxyView(client)}
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }
@@ -154,6 +170,8 @@ type settings struct {
 	insecure bool
 	timeout  time.Duration
 	attempts int
+	// retryTimeout is how long a call keeps retrying.
+	retryTimeout time.Duration
 }
 
 // settings resolves the configuration: an attribute set in HCL wins over its environment variable,
@@ -171,16 +189,18 @@ func (m sipProviderModel) settings(getenv func(string) string) (settings, diag.D
 	}
 	if unknown(m.Endpoint, "endpoint", EnvEndpoint) || unknown(m.Token, "token", EnvToken) ||
 		unknown(m.CACert, "ca_cert", EnvCACert) || unknown(m.Insecure, "insecure", EnvInsecure) ||
-		unknown(m.RequestTimeout, "request_timeout", EnvRequestTimeout) || unknown(m.Retry, "retry", EnvRetry) {
+		unknown(m.RequestTimeout, "request_timeout", EnvRequestTimeout) || unknown(m.Retry, "retry", EnvRetry) ||
+		unknown(m.RetryTimeout, "retry_timeout", EnvRetryTimeout) {
 		return settings{}, diags
 	}
 
 	s := settings{
-		endpoint: firstSet(m.Endpoint, getenv(EnvEndpoint), api.DefaultEndpoint),
-		token:    firstSet(m.Token, getenv(EnvToken), ""),
-		caCert:   firstSet(m.CACert, getenv(EnvCACert), ""),
-		timeout:  defaultRequestTimeout,
-		attempts: api.DefaultRetry.Attempts,
+		endpoint:     firstSet(m.Endpoint, getenv(EnvEndpoint), api.DefaultEndpoint),
+		token:        firstSet(m.Token, getenv(EnvToken), ""),
+		caCert:       firstSet(m.CACert, getenv(EnvCACert), ""),
+		timeout:      defaultRequestTimeout,
+		attempts:     api.DefaultRetry.Attempts,
+		retryTimeout: api.DefaultRetry.Timeout,
 	}
 	if m.Endpoint.IsNull() {
 		// The attribute's validator checked an HCL value; a value from the environment gets the same check.
@@ -220,11 +240,19 @@ func (m sipProviderModel) settings(getenv func(string) string) (settings, diag.D
 		s.attempts = int(m.Retry.ValueInt64())
 	case getenv(EnvRetry) != "":
 		n, err := strconv.Atoi(getenv(EnvRetry))
-		if err != nil || n < 1 || n > 20 {
+		if err != nil || n < 1 || n > maxAttempts {
 			diags.AddAttributeError(path.Root("retry"), "Invalid "+EnvRetry,
-				fmt.Sprintf("%s=%q is not a number of attempts from 1 to 20.", EnvRetry, getenv(EnvRetry)))
+				fmt.Sprintf("%s=%q is not a number of attempts from 1 to %d.", EnvRetry, getenv(EnvRetry), maxAttempts))
 		}
 		s.attempts = n
+	}
+
+	if v, from := firstSetFrom(m.RetryTimeout, "retry_timeout", getenv(EnvRetryTimeout), EnvRetryTimeout); v != "" {
+		d, err := parseTimeout(v)
+		if err != nil {
+			diags.AddAttributeError(path.Root("retry_timeout"), "Invalid sipfed retry_timeout", from+": "+err.Error())
+		}
+		s.retryTimeout = d
 	}
 
 	if s.caCert != "" {
@@ -237,10 +265,7 @@ func (m sipProviderModel) settings(getenv func(string) string) (settings, diag.D
 
 // client builds the API client for the settings.
 func (s settings) client(ua string) (*api.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	// Terraform calls the provider in parallel (-parallelism, 10 by default); with the default
-	// two idle connections per host, most calls would pay for a new connection.
-	tr.MaxIdleConnsPerHost = 64
+	tr := api.NewTransport()
 	if s.caCert != "" || s.insecure {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.insecure} //nolint:gosec // opt-in, documented as tests only
 		if s.caCert != "" {
@@ -252,11 +277,14 @@ func (s settings) client(ua string) (*api.Client, error) {
 		}
 		tr.TLSClientConfig = tc
 	}
+	retry := api.DefaultRetry
+	retry.Attempts, retry.Timeout = s.attempts, s.retryTimeout
 	return api.NewClient(s.endpoint, s.token,
-		api.WithHTTPClient(&http.Client{Transport: tr}),
+		api.WithHTTPClient(&http.Client{Transport: tr, CheckRedirect: api.NoRedirects}),
 		api.WithUserAgent(ua),
 		api.WithRequestTimeout(s.timeout),
-		api.WithRetry(api.Retry{Attempts: s.attempts, MinBackoff: api.DefaultRetry.MinBackoff, MaxBackoff: api.DefaultRetry.MaxBackoff}),
+		api.WithRetry(retry),
+		api.WithObserver(logAttempt),
 	)
 }
 
@@ -313,6 +341,7 @@ func (p *sipProvider) Resources(context.Context) []func() resource.Resource {
 		NewStaticRouteResource,
 		NewTLSPeerSubjectResource,
 		NewFederationRoutingFQDNResource,
+		NewFederationServiceResource,
 	}
 }
 
@@ -323,6 +352,8 @@ func (p *sipProvider) DataSources(context.Context) []func() datasource.DataSourc
 		NewIncomingACLsDataSource,
 		NewRouteDataSource,
 		NewFederationSRVRecordsDataSource,
+		NewStaticRoutesDataSource,
+		NewTLSPeerSubjectsDataSource,
 	}
 }
 

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	os.Setenv("TF_CLI_CONFIG_FILE", cfg)
 	// A plugin cache or the user's credentials must not leak in either.
 	os.Unsetenv("TF_PLUGIN_CACHE_DIR")
-	for _, env := range []string{EnvEndpoint, EnvToken, EnvCACert, EnvInsecure, EnvRequestTimeout, EnvRetry} {
+	for _, env := range []string{EnvEndpoint, EnvToken, EnvCACert, EnvInsecure, EnvRequestTimeout, EnvRetry, EnvRetryTimeout} {
 		os.Unsetenv(env)
 	}
 	code := m.Run()
@@ -105,7 +105,7 @@ func TestProviderSettings(t *testing.T) {
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 	null := sipProviderModel{
 		Endpoint: types.StringNull(), Token: types.StringNull(), CACert: types.StringNull(),
-		Insecure: types.BoolNull(), RequestTimeout: types.StringNull(), Retry: types.Int64Null(),
+		Insecure: types.BoolNull(), RequestTimeout: types.StringNull(), Retry: types.Int64Null(), RetryTimeout: types.StringNull(),
 	}
 
 	t.Run("defaults", func(t *testing.T) {
@@ -113,7 +113,8 @@ func TestProviderSettings(t *testing.T) {
 		if diags.HasError() {
 			t.Fatal(diags)
 		}
-		if s.endpoint != api.DefaultEndpoint || s.timeout != defaultRequestTimeout || s.attempts != api.DefaultRetry.Attempts || s.insecure {
+		if s.endpoint != api.DefaultEndpoint || s.timeout != defaultRequestTimeout || s.attempts != api.DefaultRetry.Attempts ||
+			s.retryTimeout != api.DefaultRetry.Timeout || s.insecure {
 			t.Errorf("defaults: got %+v", s)
 		}
 	})
@@ -121,12 +122,12 @@ func TestProviderSettings(t *testing.T) {
 	t.Run("environment", func(t *testing.T) {
 		s, diags := null.settings(env(map[string]string{
 			EnvEndpoint: "https://sipfed.example:8443", EnvToken: "env-token-0123456789",
-			EnvInsecure: "true", EnvRequestTimeout: "5s", EnvRetry: "2",
+			EnvInsecure: "true", EnvRequestTimeout: "5s", EnvRetry: "2", EnvRetryTimeout: "1m",
 		}))
 		if diags.HasError() {
 			t.Fatal(diags)
 		}
-		want := settings{endpoint: "https://sipfed.example:8443", token: "env-token-0123456789", insecure: true, timeout: 5 * time.Second, attempts: 2}
+		want := settings{endpoint: "https://sipfed.example:8443", token: "env-token-0123456789", insecure: true, timeout: 5 * time.Second, attempts: 2, retryTimeout: time.Minute}
 		if s != want {
 			t.Errorf("got %+v, want %+v", s, want)
 		}
@@ -136,15 +137,16 @@ func TestProviderSettings(t *testing.T) {
 		m := sipProviderModel{
 			Endpoint: types.StringValue("http://10.0.0.1:7080"), Token: types.StringValue("hcl-token-0123456789"),
 			CACert: types.StringNull(), Insecure: types.BoolValue(false), RequestTimeout: types.StringValue("1m"),
-			Retry: types.Int64Value(1),
+			Retry: types.Int64Value(1), RetryTimeout: types.StringValue("5s"),
 		}
 		s, diags := m.settings(env(map[string]string{
 			EnvEndpoint: "http://ignored:1", EnvToken: "ignored", EnvInsecure: "true", EnvRequestTimeout: "5s", EnvRetry: "3",
+			EnvRetryTimeout: "1m",
 		}))
 		if diags.HasError() {
 			t.Fatal(diags)
 		}
-		want := settings{endpoint: "http://10.0.0.1:7080", token: "hcl-token-0123456789", timeout: time.Minute, attempts: 1}
+		want := settings{endpoint: "http://10.0.0.1:7080", token: "hcl-token-0123456789", timeout: time.Minute, attempts: 1, retryTimeout: 5 * time.Second}
 		if s != want {
 			t.Errorf("got %+v, want %+v", s, want)
 		}
@@ -160,7 +162,8 @@ func TestProviderSettings(t *testing.T) {
 		{"bad insecure", map[string]string{EnvToken: "t0123456789abcdef", EnvInsecure: "yes please"}, "SIPFED_INSECURE=\"yes please\" is not a boolean"},
 		{"bad timeout", map[string]string{EnvToken: "t0123456789abcdef", EnvRequestTimeout: "10"}, "SIPFED_REQUEST_TIMEOUT: \"10\" is not a duration"},
 		{"negative timeout", map[string]string{EnvToken: "t0123456789abcdef", EnvRequestTimeout: "-1s"}, "must be positive"},
-		{"bad retry", map[string]string{EnvToken: "t0123456789abcdef", EnvRetry: "0"}, "SIPFED_RETRY=\"0\" is not a number of attempts from 1 to 20"},
+		{"bad retry", map[string]string{EnvToken: "t0123456789abcdef", EnvRetry: "0"}, "SIPFED_RETRY=\"0\" is not a number of attempts from 1 to 100"},
+		{"bad retry timeout", map[string]string{EnvToken: "t0123456789abcdef", EnvRetryTimeout: "20"}, "SIPFED_RETRY_TIMEOUT: \"20\" is not a duration"},
 		{"bad ca_cert", map[string]string{EnvToken: "t0123456789abcdef", EnvCACert: "/etc/ssl/ca.pem"}, "no PEM certificate found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,10 +44,10 @@ func TestProvidersSchemaJSON(t *testing.T) {
 		sort.Strings(ks)
 		return strings.Join(ks, " ")
 	}
-	if got, want := keys(ps.ResourceSchemas), "sip_federated_domain sip_federation_routing_fqdn sip_static_route sip_tls_peer_subject"; got != want {
+	if got, want := keys(ps.ResourceSchemas), "sip_federated_domain sip_federation_routing_fqdn sip_federation_service sip_static_route sip_tls_peer_subject"; got != want {
 		t.Errorf("resources: %s, want %s", got, want)
 	}
-	if got, want := keys(ps.DataSourceSchemas), "sip_federated_domain sip_federated_domains sip_federation_srv_records sip_incoming_acls sip_route"; got != want {
+	if got, want := keys(ps.DataSourceSchemas), "sip_federated_domain sip_federated_domains sip_federation_srv_records sip_incoming_acls sip_route sip_static_routes sip_tls_peer_subjects"; got != want {
 		t.Errorf("data sources: %s, want %s", got, want)
 	}
 	if got, want := keys(ps.Functions), "destination_pattern federation_srv_name"; got != want {

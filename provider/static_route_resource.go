@@ -25,6 +25,7 @@ var (
 	_ resource.ResourceWithConfigure      = (*staticRouteResource)(nil)
 	_ resource.ResourceWithImportState    = (*staticRouteResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*staticRouteResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*staticRouteResource)(nil)
 )
 
 func NewStaticRouteResource() resource.Resource { return &staticRouteResource{} }
@@ -64,6 +65,17 @@ func (m staticRouteModel) toAPI() api.StaticRoute {
 		Block:              m.Block.ValueBool(),
 		Description:        m.Description.ValueString(),
 	}
+}
+
+// routingKnown reports whether every field that decides how the route routes is known.
+func (m staticRouteModel) routingKnown() bool {
+	for _, v := range []interface{ IsUnknown() bool }{m.DestinationPattern, m.NextHop, m.NextHopPort, m.Protocol, m.RouteType,
+		m.Priority, m.Weight, m.AllowLessSpecific, m.InService, m.Block} {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	return true
 }
 
 func staticRouteFromAPI(r api.StaticRoute) staticRouteModel {
@@ -207,10 +219,54 @@ func (r *staticRouteResource) ValidateConfig(ctx context.Context, req resource.V
 	}
 }
 
+// ModifyPlan warns, against what the proxy holds, about a route that is created or changes how it
+// routes: one identical to a route already there (often the same route made by hand, to import
+// instead), and a domain route whose pattern matches no federated domain (it would route nothing).
+// An unchanged route costs no API call, so a plan of thousands of routes stays as fast.
+func (r *staticRouteResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if r.data == nil || req.Plan.Raw.IsNull() {
+		return // destroy, or the provider is not configured yet
+	}
+	var plan staticRouteModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || !plan.routingKnown() {
+		return
+	}
+	planned := plan.toAPI()
+	if !req.State.Raw.IsNull() {
+		var state staticRouteModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if resp.Diagnostics.HasError() || routingKey(state.toAPI()) == routingKey(planned) {
+			return
+		}
+	}
+	if r.data.view.load(ctx) != nil {
+		return
+	}
+	if twin, ok := r.data.view.identicalRoute(planned, planned.ID); ok {
+		resp.Diagnostics.AddAttributeWarning(path.Root("destination_pattern"), "Identical static route already on the proxy",
+			fmt.Sprintf("Static route %q on the proxy already routes %s to %s:%d over %s, with the same priority, weight and "+
+				"flags as this one. Two identical routes only split one route's traffic. If it is this very route, made "+
+				"outside Terraform or left by an apply that failed, import it instead of creating another:\n\n"+
+				"import {\n  to = <this resource's address>\n  id = %q\n}",
+				twin.ID, twin.DestinationPattern, twin.NextHop, twin.NextHopPort, twin.Protocol, twin.ID))
+	}
+	if planned.RouteType == api.RouteTypeDomain && !r.data.view.routesSomeDomain(planned.DestinationPattern) {
+		resp.Diagnostics.AddAttributeWarning(path.Root("destination_pattern"), "Static route matches no federated domain",
+			fmt.Sprintf("No federated domain on the proxy, nor any this plan creates before the route, matches %q, so the "+
+				"route will route nothing: the proxy routes only toward federated domains. Check the pattern (the domain "+
+				"reversed: provider::sip::destination_pattern(\"partner.com\") gives \".com.partner.*\"), and declare its "+
+				"sip_federated_domain, referenced by the route or in its depends_on so that it is planned first.",
+				planned.DestinationPattern))
+	}
+}
+
 func (r *staticRouteResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = configuredData(req.ProviderData, &resp.Diagnostics)
 }
 
+// Create sends one Idempotency-Key with every attempt: when an answer is lost after the proxy
+// stored the route, the retry gets that route back instead of storing a second one.
 func (r *staticRouteResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan staticRouteModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -219,13 +275,15 @@ func (r *staticRouteResource) Create(ctx context.Context, req resource.CreateReq
 	}
 	in := plan.toAPI()
 	in.ID = "" // assigned by the server
-	sr, etag, err := r.data.client.CreateStaticRoute(ctx, in)
+	var pending bool
+	sr, etag, err := r.data.client.CreateStaticRoute(ctx, in, api.WithIdempotencyKey(api.NewIdempotencyKey()), api.ReportLive(&pending))
 	if err != nil {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("creating static route %q", in.DestinationPattern), err))
+		resp.Diagnostics.Append(createFailed(r.data.endpoint, "static route", in.DestinationPattern, err)...)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, staticRouteFromAPI(sr))...)
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
+	resp.Diagnostics.Append(notLiveYet(fmt.Sprintf("static route %q", sr.ID), pending)...)
 }
 
 func (r *staticRouteResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -247,17 +305,27 @@ func (r *staticRouteResource) Read(ctx context.Context, req resource.ReadRequest
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
 }
 
+func (r *staticRouteResource) guard(id string) guarded[api.StaticRoute] {
+	return guarded[api.StaticRoute]{
+		endpoint: r.data.endpoint, noun: "static route", id: id,
+		get: func(ctx context.Context) (api.StaticRoute, string, error) {
+			return r.data.client.GetStaticRoute(ctx, id)
+		},
+	}
+}
+
 func (r *staticRouteResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan staticRouteModel
+	var plan, prior staticRouteModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	etag, diags := getETag(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	sr, etag, err := r.data.client.UpdateStaticRoute(ctx, plan.toAPI(), etag)
-	if err != nil {
-		resp.Diagnostics.Append(updateFailed(r.data.endpoint, "static route", plan.ID.ValueString(), err)...)
+	sr, etag, diags := r.guard(plan.ID.ValueString()).update(ctx, prior.toAPI(), plan.toAPI(), etag, r.data.client.UpdateStaticRoute)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, staticRouteFromAPI(sr))...)
@@ -272,10 +340,10 @@ func (r *staticRouteResource) Delete(ctx context.Context, req resource.DeleteReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := r.data.client.DeleteStaticRoute(ctx, state.ID.ValueString(), etag)
-	if err != nil && !errors.Is(err, api.ErrNotFound) {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("deleting static route %q", state.ID.ValueString()), err))
-	}
+	id := state.ID.ValueString()
+	resp.Diagnostics.Append(r.guard(id).remove(ctx, etag, func(ctx context.Context, ifMatch string, opts ...api.CallOption) error {
+		return r.data.client.DeleteStaticRoute(ctx, id, ifMatch, opts...)
+	})...)
 }
 
 // ImportState takes the route id the proxy assigned (GET /v1/static-routes lists them).

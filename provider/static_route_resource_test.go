@@ -292,33 +292,34 @@ func TestAccStaticRoute_planTimeValidation(t *testing.T) {
 	})
 }
 
-func TestAccStaticRoute_preconditionFailed(t *testing.T) {
+func TestAccStaticRoute_updateAfterDrift(t *testing.T) {
 	p := servertest.Start(t)
-	id := &routeID{}
-	preconditionFailedTest(t, p, preconditionFailedCase{
-		address: staticRouteAddr,
-		v1:      staticRouteConfig(p, "  destination_pattern = \".com.partner.*\"\n  next_hop = \"192.0.2.10\""),
-		v2:      staticRouteConfig(p, "  destination_pattern = \".com.partner.*\"\n  next_hop = \"192.0.2.20\""),
-		changeOutOfBand: func(ctx context.Context) error {
+	onlyRoute := func(ctx context.Context, change func(*api.StaticRoute)) error {
+		l, err := p.Client.ListStaticRoutes(ctx)
+		if err != nil || len(l.Items) != 1 {
+			return fmt.Errorf("want the one route Terraform created, got %v (%v)", l.Items, err)
+		}
+		r := l.Items[0]
+		change(&r)
+		_, _, err = p.Client.UpdateStaticRoute(ctx, r, "")
+		return err
+	}
+	updateAfterDriftTest(t, p, updateAfterDriftCase{
+		address:    staticRouteAddr,
+		v1:         staticRouteConfig(p, "  destination_pattern = \".com.partner.*\"\n  next_hop = \"192.0.2.10\""),
+		v2:         staticRouteConfig(p, "  destination_pattern = \".com.partner.*\"\n  next_hop = \"192.0.2.20\""),
+		changeKept: func(ctx context.Context) error { return onlyRoute(ctx, func(r *api.StaticRoute) { r.Priority = 7 }) },
+		expectKept: apiCheck(func(ctx context.Context) error {
 			l, err := p.Client.ListStaticRoutes(ctx)
-			if err != nil || len(l.Items) != 1 {
-				return fmt.Errorf("want the one route Terraform created, got %v (%v)", l.Items, err)
-			}
-			r := l.Items[0]
-			id.id, r.Priority = r.ID, 7
-			_, _, err = p.Client.UpdateStaticRoute(ctx, r, "")
-			return err
-		},
-		expectOutOfBand: apiCheck(func(ctx context.Context) error {
-			r, _, err := p.Client.GetStaticRoute(ctx, id.id)
-			if err != nil {
-				return err
-			}
-			if r.Priority != 7 || r.NextHop != "192.0.2.10" {
-				return fmt.Errorf("route is %+v, want the out-of-band priority 7 and next hop 192.0.2.10", r)
+			if err != nil || len(l.Items) != 1 || l.Items[0].Priority != 7 || l.Items[0].NextHop != "192.0.2.10" {
+				return fmt.Errorf("routes %+v (%v), want the one route with the out-of-band priority 7 and next hop 192.0.2.10", l.Items, err)
 			}
 			return nil
 		}),
+		changeF: func(ctx context.Context) error {
+			return onlyRoute(ctx, func(r *api.StaticRoute) { r.NextHop = "192.0.2.99" })
+		},
+		expectV1:     expectStaticRoute(p, defaultRoute(".com.partner.*", "192.0.2.10")),
 		expectV2:     expectStaticRoute(p, defaultRoute(".com.partner.*", "192.0.2.20")),
 		checkDestroy: checkStaticRoutesDestroyed(p),
 	})

@@ -83,13 +83,15 @@ func (r *tlsPeerSubjectResource) Create(ctx context.Context, req resource.Create
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	s, etag, err := r.data.client.CreateTLSPeerSubject(ctx, plan.toAPI())
+	var pending bool
+	s, etag, err := r.data.client.CreateTLSPeerSubject(ctx, plan.toAPI(), api.WithIdempotencyKey(api.NewIdempotencyKey()), api.ReportLive(&pending))
 	if err != nil {
 		resp.Diagnostics.Append(createFailed(r.data.endpoint, "TLS peer subject", plan.Subject.ValueString(), err)...)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, tlsPeerSubjectFromAPI(s))...)
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
+	resp.Diagnostics.Append(notLiveYet(fmt.Sprintf("TLS peer subject %q", s.Subject), pending)...)
 }
 
 func (r *tlsPeerSubjectResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -111,17 +113,27 @@ func (r *tlsPeerSubjectResource) Read(ctx context.Context, req resource.ReadRequ
 	resp.Diagnostics.Append(setETag(ctx, resp.Private, etag)...)
 }
 
+func (r *tlsPeerSubjectResource) guard(subject string) guarded[api.TLSPeerSubject] {
+	return guarded[api.TLSPeerSubject]{
+		endpoint: r.data.endpoint, noun: "TLS peer subject", id: subject,
+		get: func(ctx context.Context) (api.TLSPeerSubject, string, error) {
+			return r.data.client.GetTLSPeerSubject(ctx, subject)
+		},
+	}
+}
+
 func (r *tlsPeerSubjectResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan tlsPeerSubjectModel
+	var plan, prior tlsPeerSubjectModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	etag, diags := getETag(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	s, etag, err := r.data.client.UpdateTLSPeerSubject(ctx, plan.toAPI(), etag)
-	if err != nil {
-		resp.Diagnostics.Append(updateFailed(r.data.endpoint, "TLS peer subject", plan.Subject.ValueString(), err)...)
+	s, etag, diags := r.guard(plan.Subject.ValueString()).update(ctx, prior.toAPI(), plan.toAPI(), etag, r.data.client.UpdateTLSPeerSubject)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, tlsPeerSubjectFromAPI(s))...)
@@ -136,10 +148,10 @@ func (r *tlsPeerSubjectResource) Delete(ctx context.Context, req resource.Delete
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := r.data.client.DeleteTLSPeerSubject(ctx, state.Subject.ValueString(), etag)
-	if err != nil && !errors.Is(err, api.ErrNotFound) {
-		resp.Diagnostics.Append(apiDiagnostic(r.data.endpoint, fmt.Sprintf("deleting TLS peer subject %q", state.Subject.ValueString()), err))
-	}
+	subject := state.Subject.ValueString()
+	resp.Diagnostics.Append(r.guard(subject).remove(ctx, etag, func(ctx context.Context, ifMatch string, opts ...api.CallOption) error {
+		return r.data.client.DeleteTLSPeerSubject(ctx, subject, ifMatch, opts...)
+	})...)
 }
 
 // ImportState takes the subject as the import id: `terraform import sip_tls_peer_subject.x sip.partner.example`.

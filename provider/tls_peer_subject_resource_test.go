@@ -148,18 +148,21 @@ func TestAccTLSPeerSubject_planTimeValidation(t *testing.T) {
 	})
 }
 
-func TestAccTLSPeerSubject_preconditionFailed(t *testing.T) {
+func TestAccTLSPeerSubject_updateAfterDrift(t *testing.T) {
 	p := servertest.Start(t)
-	preconditionFailedTest(t, p, preconditionFailedCase{
+	subject := func(desc string) api.TLSPeerSubject {
+		return api.TLSPeerSubject{Subject: "sip.partner.example", Description: desc}
+	}
+	updateAfterDriftTest(t, p, updateAfterDriftCase{
 		address: tlsPeerSubjectAddr,
 		v1:      tlsPeerSubjectConfig(p, "  subject = \"sip.partner.example\"\n  description = \"v1\""),
 		v2:      tlsPeerSubjectConfig(p, "  subject = \"sip.partner.example\"\n  description = \"v2\""),
-		changeOutOfBand: func(ctx context.Context) error {
-			_, _, err := p.Client.UpdateTLSPeerSubject(ctx, api.TLSPeerSubject{Subject: "sip.partner.example", Description: "by hand"}, "")
+		changeF: func(ctx context.Context) error {
+			_, _, err := p.Client.UpdateTLSPeerSubject(ctx, subject("by hand"), "")
 			return err
 		},
-		expectOutOfBand: expectTLSPeerSubject(p, api.TLSPeerSubject{Subject: "sip.partner.example", Description: "by hand"}),
-		expectV2:        expectTLSPeerSubject(p, api.TLSPeerSubject{Subject: "sip.partner.example", Description: "v2"}),
-		checkDestroy:    checkTLSPeerSubjectsDestroyed(p),
+		expectV1:     expectTLSPeerSubject(p, subject("v1")),
+		expectV2:     expectTLSPeerSubject(p, subject("v2")),
+		checkDestroy: checkTLSPeerSubjectsDestroyed(p),
 	})
 }

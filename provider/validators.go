@@ -181,3 +181,17 @@ func sipURI() apiString {
 		},
 	}
 }
+
+// anyDestinationPattern: a pattern of either route type, for a filter that does not say which.
+func anyDestinationPattern() apiString {
+	return apiString{
+		description: "must be a destination pattern of a domain route (e.g. \".com.partner.*\") or of a user route",
+		check: func(field, value string) error {
+			err := api.ValidateDestinationPattern(field, api.RouteTypeDomain, value)
+			if err != nil && api.ValidateDestinationPattern(field, api.RouteTypeUser, value) == nil {
+				return nil
+			}
+			return err
+		},
+	}
+}

@@ -29,9 +29,10 @@ module "partners" {
 }
 
 # What partners need in public DNS to find us: one record per local domain, all pointing at the
-# federation routing FQDN.
+# federation routing FQDN. It takes the FQDN from the variable, not from the resource, so the
+# records are known when Terraform plans (a for_each over them works on the first apply).
 data "sip_federation_srv_records" "publish" {
-  depends_on = [sip_federation_routing_fqdn.this]
+  federation_routing_fqdn = var.federation_routing_fqdn
 }
 
 # How the proxy routes to the AOL-hosted partner. depends_on defers the read until the partners

@@ -10,5 +10,5 @@ provider "sip" {
   token           = var.sipfed_token
   ca_cert         = file("${path.module}/sipfed-admin-ca.pem")
   request_timeout = "20s"
-  retry           = 3
+  retry_timeout   = "1m"
 }

@@ -45,6 +45,14 @@ const (
 	HeaderRevision = "X-Sipfed-Revision"
 	HeaderETag     = "ETag"
 	HeaderIfMatch  = "If-Match"
+	// HeaderIdempotencyKey makes a POST safe to repeat (IETF httpapi idempotency-key draft).
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIdempotentReplayed marks the stored first answer to a repeated Idempotency-Key.
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	// HeaderLive is set to LivePending on a 2xx write that is durable but not yet live in
+	// routing; without it, a 2xx write is live.
+	HeaderLive  = "Sipfed-Live"
+	LivePending = "pending"
 )
 
 // FederatedDomain is a partner domain that local users may exchange SIP with. Creating one creates

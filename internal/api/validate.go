@@ -230,6 +230,21 @@ func orDefault(v, def string) string {
 	return v
 }
 
+// ValidatePeerSubjects checks a federated domain's peer_subjects: at most
+// MaxPeerSubjectsPerDomain names, each a domain name. That each is a TLS peer subject is the
+// proxy's check, against its configuration.
+func ValidatePeerSubjects(field string, names []string) error {
+	if len(names) > MaxPeerSubjectsPerDomain {
+		return FieldError(field, "has %d names; at most %d are allowed", len(names), MaxPeerSubjectsPerDomain)
+	}
+	for _, ps := range names {
+		if err := ValidateDomain(field, ps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Validate reports the first invalid field.
 func (d *FederatedDomain) Validate() error {
 	if err := ValidateDomain("domain", d.Domain); err != nil {
@@ -238,13 +253,8 @@ func (d *FederatedDomain) Validate() error {
 	if IsLocalhost(d.Domain) {
 		return FieldError("domain", "%q is the local host, never a partner: federating it would let any partner send as a local user", d.Domain)
 	}
-	if len(d.PeerSubjects) > MaxPeerSubjectsPerDomain {
-		return FieldError("peer_subjects", "has %d names; at most %d are allowed", len(d.PeerSubjects), MaxPeerSubjectsPerDomain)
-	}
-	for _, ps := range d.PeerSubjects {
-		if err := ValidateDomain("peer_subjects", ps); err != nil {
-			return err
-		}
+	if err := ValidatePeerSubjects("peer_subjects", d.PeerSubjects); err != nil {
+		return err
 	}
 	if err := ValidateDescription("description", d.Description); err != nil {
 		return err
@@ -358,4 +368,32 @@ func quoteList(vals []string) string {
 		q[i] = `"` + v + `"`
 	}
 	return strings.Join(q, ", ")
+}
+
+// DomainPatternMatches reports whether a domain static route pattern matches a domain, as routing
+// matches a Request-URI's domain: ".com.domaina" matches domaina.com only, ".com.domaina.*" also
+// every name under it, ".*" every domain. It answers false for a pattern that is not valid.
+func DomainPatternMatches(pattern, domain string) bool {
+	name, wild, ok := SplitDomainPattern(pattern)
+	if !ok {
+		return false
+	}
+	domain = NormalizeName(domain)
+	return (wild && name == "") || domain == name || (wild && strings.HasSuffix(domain, "."+name))
+}
+
+// SplitDomainPattern reads a domain static route pattern: the domain it names, in the usual
+// order, and whether it also matches the names under it. ".*" gives "" and true.
+func SplitDomainPattern(pattern string) (domain string, wildcard, ok bool) {
+	if pattern == ".*" {
+		return "", true, true
+	}
+	body, wild := strings.CutSuffix(pattern, ".*")
+	rev, ok := strings.CutPrefix(body, ".")
+	if !ok || rev == "" {
+		return "", false, false
+	}
+	labels := strings.Split(rev, ".")
+	slices.Reverse(labels)
+	return strings.Join(labels, "."), wild, true
 }

@@ -102,10 +102,16 @@ func New(cfg Config) (*Server, error) {
 	v1("/debug/pprof/", pprof.Index)
 	v1("/debug/pprof/profile", pprof.Profile)
 	v1("/debug/pprof/trace", pprof.Trace)
-	v1("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "no such API path: " + r.URL.Path})
-	})
+	// An unknown path gets its own code, never not_found: a client must not read "no such path"
+	// (a wrong endpoint prefix, a typo) as "no such object" and drop what it manages.
+	v1("/v1/", unknownPath)
+	s.mux.HandleFunc("/", unknownPath)
 	return s, nil
+}
+
+func unknownPath(w http.ResponseWriter, r *http.Request) {
+	writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeUnknownPath,
+		Message: "the admin API has no path " + r.URL.Path + "; its paths begin with /v1/ right after the host"})
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -208,15 +214,17 @@ func (s *Server) currentRevision(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// waitLive holds a write's answer until its revision routes.
-func (s *Server) waitLive(ctx context.Context, rev uint64) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.LiveTimeout)
+// awaitLive holds a committed write's answer until its revision routes, for at most LiveTimeout.
+// The write is durable either way, so its answer stays a 2xx: an error status would make a
+// client retry a write that already happened. A write not yet live says so in Sipfed-Live.
+func (s *Server) awaitLive(w http.ResponseWriter, r *http.Request, rev uint64) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LiveTimeout)
 	defer cancel()
 	if err := s.cfg.Live.WaitRevision(ctx, rev); err != nil {
-		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable,
-			Message: "the change is committed (revision " + strconv.FormatUint(rev, 10) + ") but not yet live in routing: " + err.Error()}
+		w.Header().Set(api.HeaderLive, api.LivePending)
+		s.cfg.Log.Warn("admin write committed but not yet live in routing", telemetry.KeyRevision, rev,
+			telemetry.KeyMethod, r.Method, telemetry.KeyPath, r.URL.Path, telemetry.KeyError, err)
 	}
-	return nil
 }
 
 type metrics struct {

@@ -25,7 +25,7 @@ type collection struct {
 	// serverKey: the server assigns the key on create (static route ids).
 	serverKey bool
 	// decode reads a request body into a fresh object with the API's defaults, normalized.
-	decode func(w http.ResponseWriter, r *http.Request) (object, error)
+	decode func(body []byte) (object, error)
 	// load decodes a stored value.
 	load func(value []byte) (object, error)
 	// list wraps presented objects in the kind's list envelope.
@@ -49,10 +49,10 @@ type object interface {
 }
 
 // decodeInto builds a collection's decode function from its defaults and normalization.
-func decodeInto[T any](newT func() T, wrap func(*T) object, normalize func(*T)) func(http.ResponseWriter, *http.Request) (object, error) {
-	return func(w http.ResponseWriter, r *http.Request) (object, error) {
+func decodeInto[T any](newT func() T, wrap func(*T) object, normalize func(*T)) func([]byte) (object, error) {
+	return func(body []byte) (object, error) {
 		v := newT()
-		if err := decode(w, r, &v); err != nil {
+		if err := decodeBody(body, &v); err != nil {
 			return nil, err
 		}
 		normalize(&v)
@@ -148,7 +148,23 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, c collection, key s
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request, c collection) {
-	v, err := c.decode(w, r)
+	idem, err := idempotencyFor(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if idem != nil {
+		idem.digest = requestDigest(r.Method, c.path, body)
+		if s.replay(w, r, idem) {
+			return
+		}
+	}
+	v, err := c.decode(body)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -174,24 +190,43 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, c collection) {
 		writeError(w, err)
 		return
 	}
-	o, err := s.cfg.Store.Put(r.Context(), c.kind, v.key(), value, store.Cond{MustNotExist: true}, actor(r.Context()))
-	if errors.Is(err, store.ErrExists) {
-		writeError(w, &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Field: c.keyField,
-			Message: fmt.Sprintf("%s %q already exists; import it or change it with PUT %s/%s", c.noun, v.key(), c.path, v.key())})
-		return
-	}
+	presented, err := marshalJSON(v.presented())
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.waitLive(r.Context(), o.ModRevision); err != nil {
+	location := c.path + "/" + v.key()
+	ops := []store.Op{{Kind: c.kind, Key: v.key(), Value: value, Cond: store.Cond{MustNotExist: true}}}
+	if idem != nil {
+		// The key's record commits with the object, so a create is never stored without it.
+		op, err := idem.op(http.StatusCreated, location, presented)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		ops = append(ops, op)
+	}
+	res, err := s.cfg.Store.Txn(r.Context(), ops, actor(r.Context()))
+	if err != nil {
+		var ce *store.CondError
+		// Another request with the same key committed first: its answer is ours.
+		if errors.As(err, &ce) && idem != nil && s.replay(w, r, idem) {
+			return
+		}
+		if errors.Is(err, store.ErrExists) {
+			writeError(w, &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Field: c.keyField,
+				Message: fmt.Sprintf("%s %q already exists; import it or change it with PUT %s/%s", c.noun, v.key(), c.path, v.key())})
+			return
+		}
 		writeError(w, err)
 		return
 	}
-	setRevision(w, o.ModRevision)
-	w.Header().Set(api.HeaderETag, etag(o.ModRevision))
-	w.Header().Set("Location", c.path+"/"+v.key())
-	writeJSON(w, http.StatusCreated, v.presented())
+	rev := res.Objects[0].ModRevision
+	s.awaitLive(w, r, rev)
+	setRevision(w, rev)
+	w.Header().Set(api.HeaderETag, etag(rev))
+	w.Header().Set("Location", location)
+	writeRawJSON(w, http.StatusCreated, presented)
 }
 
 func (s *Server) replace(w http.ResponseWriter, r *http.Request, c collection, key string) {
@@ -201,7 +236,12 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, c collection, k
 		return
 	}
 	cond.MustExist = true
-	v, err := c.decode(w, r)
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	v, err := c.decode(body)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -232,10 +272,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, c collection, k
 		writeError(w, err)
 		return
 	}
-	if err := s.waitLive(r.Context(), o.ModRevision); err != nil {
-		writeError(w, err)
-		return
-	}
+	s.awaitLive(w, r, o.ModRevision)
 	setRevision(w, o.ModRevision)
 	w.Header().Set(api.HeaderETag, etag(o.ModRevision))
 	writeJSON(w, http.StatusOK, v.presented())
@@ -262,10 +299,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, c collection, ke
 		writeError(w, err)
 		return
 	}
-	if err := s.waitLive(r.Context(), rev); err != nil {
-		writeError(w, err)
-		return
-	}
+	s.awaitLive(w, r, rev)
 	setRevision(w, rev)
 	w.WriteHeader(http.StatusNoContent)
 }

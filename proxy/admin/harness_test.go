@@ -33,12 +33,26 @@ type testAPI struct {
 	client *api.Client
 }
 
-func newTestAPI(t testing.TB) *testAPI {
+func newTestAPI(t testing.TB) *testAPI { return newTestAPIWith(t, apiOptions{}) }
+
+// apiOptions vary the test API for the tests of failures.
+type apiOptions struct {
+	// wrapStore puts a layer between the admin API and the real store, e.g. to inject faults.
+	wrapStore func(store.Store) store.Store
+	// frozenLive: routing never catches up with the store, so no write is ever live.
+	frozenLive  bool
+	liveTimeout time.Duration
+	// front puts something in front of the admin API's handler, e.g. a gateway that loses answers.
+	front func(http.Handler) http.Handler
+}
+
+func newTestAPIWith(t testing.TB, o apiOptions) *testAPI {
 	t.Helper()
-	st, err := bolt.Open(t.TempDir(), bolt.Options{})
+	bst, err := bolt.Open(t.TempDir(), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var st store.Store = bst
 	opts := routing.Options{NodeFQDN: "imp1.example.com", LocalDomains: []string{"example.com"}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	syncer := state.NewSyncer(st, opts, log)
@@ -57,16 +71,29 @@ func newTestAPI(t testing.TB) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := admin.New(admin.Config{Store: st, Live: syncer.Live(), Tokens: tokens, Routing: opts, ExternalPort: 5061, Log: log})
+	live := syncer.Live()
+	if o.frozenLive {
+		live = state.NewLive(routing.Build(&routing.Config{ServiceEnabled: true}, opts))
+	}
+	apiStore := st
+	if o.wrapStore != nil {
+		apiStore = o.wrapStore(st)
+	}
+	adminAPI, err := admin.New(admin.Config{Store: apiStore, Live: live, Tokens: tokens, Routing: opts, ExternalPort: 5061,
+		LiveTimeout: o.liveTimeout, Log: log})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var h http.Handler = adminAPI
+	if o.front != nil {
+		h = o.front(h)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
 		<-done
-		_ = st.Close()
+		_ = bst.Close()
 	})
 	c, err := api.NewClient(srv.URL, terraformTok, api.WithRetry(api.Retry{Attempts: 1}))
 	if err != nil {

@@ -18,15 +18,29 @@ import (
 // decode reads a JSON body into v, which holds the API's defaults for omitted fields. It refuses
 // unknown fields, trailing data and bodies over api.MaxBodyBytes, naming the field when it can.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+// readBody reads a request body of at most api.MaxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBodyTooLarge,
+			return nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBodyTooLarge,
 				Message: fmt.Sprintf("request body is larger than %d bytes", api.MaxBodyBytes)}
 		}
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidJSON, Message: "reading request body: " + err.Error()}
+		return nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidJSON, Message: "reading request body: " + err.Error()}
 	}
+	return body, nil
+}
+
+// decodeBody decodes a JSON object as decode does.
+func decodeBody(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidJSON, Message: "request body is empty; a JSON object is required"}
 	}
@@ -82,11 +96,30 @@ func jsonKind(goKind string) string {
 
 // writeJSON answers with v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := marshalJSON(v)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeRawJSON(w, status, data)
+}
+
+// marshalJSON encodes v as the API answers it: HTML characters as they are, a newline at the end.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// writeRawJSON answers with data, which is JSON already.
+func writeRawJSON(w http.ResponseWriter, status int, data []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_, _ = w.Write(data)
 }
 
 // writeError answers with the API error body for err.
@@ -110,8 +143,14 @@ func storeError(err error) *api.Error {
 	case errors.Is(err, store.ErrRevisionMismatch):
 		return &api.Error{Status: http.StatusPreconditionFailed, Code: api.CodePreconditionFailed,
 			Message: "If-Match does not match the current ETag: the object changed since it was read; read it again"}
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed):
-		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: err.Error()}
+	case errors.Is(err, store.ErrCommitUnknown):
+		return &api.Error{Status: http.StatusGatewayTimeout, Code: api.CodeCommitUnknown,
+			Message: "the store could not say whether the change committed (" + err.Error() + "); read the object, " +
+				"or repeat a create with the same Idempotency-Key, before trying again"}
+	// Every store error below is returned before anything is committed: 503 promises that.
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed):
+		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable,
+			Message: "nothing was committed: " + err.Error()}
 	}
 	return &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
 }

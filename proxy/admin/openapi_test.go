@@ -3,10 +3,12 @@ package admin_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/admin"
+	"github.com/sipfed/terraform-provider-sip/proxy/store"
 )
 
 func TestOpenAPICopyInDocsIsCurrent(t *testing.T) {
@@ -55,7 +58,10 @@ func (v *validator) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil {
 		v.t.Errorf("%s %s: request does not match the document: %v", req.Method, req.URL.Path, err)
 	}
+	// The validator may have rewritten the body with the document's defaults: send what the
+	// client sent.
 	req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	req.ContentLength = int64(len(reqBody))
 	resp, err := v.next.RoundTrip(req)
 	if err != nil {
 		return nil, err
@@ -74,15 +80,15 @@ func (v *validator) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func TestLiveTrafficMatchesOpenAPI(t *testing.T) {
-	a := newTestAPI(t)
-	ctx := context.Background()
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(admin.OpenAPI)
+// validatedClient is a client of a whose every request and answer is checked against the
+// OpenAPI document.
+func validatedClient(t *testing.T, a *testAPI) (*api.Client, *validator, *openapi3.T) {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(admin.OpenAPI)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := doc.Validate(ctx); err != nil {
+	if err := doc.Validate(context.Background()); err != nil {
 		t.Fatalf("the OpenAPI document is invalid: %v", err)
 	}
 	doc.Servers = openapi3.Servers{{URL: a.srv.URL}}
@@ -95,6 +101,55 @@ func TestLiveTrafficMatchesOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, v, doc
+}
+
+// The answers of failures and of repeated creates match the document too: 503 and 504 from the
+// store, Sipfed-Live on a write not yet live, a replayed create, a reused key.
+func TestFailureTrafficMatchesOpenAPI(t *testing.T) {
+	faults := &faultStore{}
+	a := newTestAPIWith(t, apiOptions{
+		wrapStore:  func(s store.Store) store.Store { faults.Store = s; return faults },
+		frozenLive: true, liveTimeout: 10 * time.Millisecond,
+	})
+	c, v, _ := validatedClient(t, a)
+	ctx := context.Background()
+	key := api.WithIdempotencyKey("8e03978e-40d5-43e8-bc93-6894a57f9324")
+	var pending bool
+	in := api.FederatedDomain{Domain: "domaina.com"}
+	_, _, err := c.CreateFederatedDomain(ctx, in, key, api.ReportLive(&pending))
+	must(t, err)
+	if !pending {
+		t.Error("a create not yet live did not report Sipfed-Live: pending")
+	}
+	_, _, err = c.CreateFederatedDomain(ctx, in, key) // replayed
+	must(t, err)
+	if _, _, err := c.CreateFederatedDomain(ctx, api.FederatedDomain{Domain: "domainb.com"}, key); !errors.Is(err, api.ErrIdempotencyKeyReused) {
+		t.Fatalf("key reused: %v", err)
+	}
+	faults.writes = store.ErrUnavailable
+	if _, _, err := c.CreateFederatedDomain(ctx, api.FederatedDomain{Domain: "domainc.com"}); err == nil {
+		t.Fatal("store unavailable: no error")
+	}
+	faults.writes = store.ErrCommitUnknown
+	if err := c.DeleteFederatedDomain(ctx, "domaina.com", ""); !errors.Is(err, api.ErrCommitUnknown) {
+		t.Fatalf("commit unknown: %v", err)
+	}
+	faults.reads = store.ErrUnavailable
+	if _, _, err := c.GetFederatedDomain(ctx, "domaina.com"); err == nil {
+		t.Fatal("store unavailable on a read: no error")
+	}
+	for _, want := range []string{"createFederatedDomain 201", "createFederatedDomain 422", "createFederatedDomain 503", "deleteFederatedDomain 504", "getFederatedDomain 503"} {
+		if !v.seen[want] {
+			t.Errorf("%s was not exercised", want)
+		}
+	}
+}
+
+func TestLiveTrafficMatchesOpenAPI(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := context.Background()
+	c, v, doc := validatedClient(t, a)
 
 	d, etag, err := c.CreateFederatedDomain(ctx, api.FederatedDomain{Domain: "domaina.com", Type: api.DomainTypeAOL})
 	must(t, err)
@@ -112,8 +167,11 @@ func TestLiveTrafficMatchesOpenAPI(t *testing.T) {
 
 	r := api.NewStaticRoute()
 	r.DestinationPattern, r.NextHop = ".com.domaina.*", "192.0.2.1"
-	r, rEtag, err := c.CreateStaticRoute(ctx, r)
+	r, rEtag, err := c.CreateStaticRoute(ctx, r, api.WithIdempotencyKey("route-1"))
 	must(t, err)
+	if again, _, err := c.CreateStaticRoute(ctx, r, api.WithIdempotencyKey("route-1")); err != nil || again.ID != r.ID {
+		t.Fatalf("replayed create: %+v %v, want route %s", again, err, r.ID)
+	}
 	r.Weight = 0
 	_, rEtag, err = c.UpdateStaticRoute(ctx, r, rEtag)
 	must(t, err)

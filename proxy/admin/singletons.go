@@ -118,10 +118,7 @@ func (s *Server) putSingleton(w http.ResponseWriter, r *http.Request, kind strin
 		writeError(w, err)
 		return false
 	}
-	if err := s.waitLive(r.Context(), o.ModRevision); err != nil {
-		writeError(w, err)
-		return false
-	}
+	s.awaitLive(w, r, o.ModRevision)
 	setRevision(w, o.ModRevision)
 	w.Header().Set(api.HeaderETag, etag(o.ModRevision))
 	return true
@@ -147,10 +144,7 @@ func (s *Server) deleteSingleton(w http.ResponseWriter, r *http.Request, kind st
 		writeError(w, err)
 		return
 	}
-	if err := s.waitLive(r.Context(), rev); err != nil {
-		writeError(w, err)
-		return
-	}
+	s.awaitLive(w, r, rev)
 	setRevision(w, rev)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -12,6 +12,18 @@ resource "sip_federated_domain" "hosted" {
   type        = "aol"
 }
 
+# Only the partner's own edges may send for it: their certificates must present one of these
+# identities.
+resource "sip_tls_peer_subject" "fabrikam_edge" {
+  subject = "sip.fabrikam.example"
+}
+
+resource "sip_federated_domain" "fabrikam" {
+  domain        = "fabrikam.example"
+  description   = "Fabrikam"
+  peer_subjects = [sip_tls_peer_subject.fabrikam_edge.subject]
+}
+
 output "contoso_incoming_acl" {
   value = sip_federated_domain.contoso.incoming_acl
 }
