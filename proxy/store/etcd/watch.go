@@ -87,13 +87,16 @@ func (s *Store) watchOnce(ctx context.Context, rev int64, ch chan<- store.Event)
 	defer cancel()
 	for resp := range s.cli.Watch(wctx, s.k.config(), etcd.WithPrefix(), etcd.WithRev(rev)) {
 		if resp.CompactRevision != 0 {
-			// The history from rev is gone. Lost only if a configuration write happened since.
-			config, head, err := s.revisions(ctx)
+			// The history from rev is gone up to CompactRevision; lost only if a configuration
+			// write happened in between, which the revision key at CompactRevision tells.
+			cctx, cancel := s.call(ctx)
+			at, err := s.cli.Get(cctx, s.k.rev(), etcd.WithRev(resp.CompactRevision))
+			cancel()
 			if err != nil {
 				return rev, err
 			}
-			if int64(config) < rev {
-				return int64(head) + 1, nil
+			if len(at.Kvs) == 0 || at.Kvs[0].ModRevision < rev {
+				return resp.CompactRevision, nil
 			}
 			return rev, store.ErrCompacted
 		}
