@@ -18,7 +18,9 @@ const (
 	CodePreconditionFailed = "precondition_failed"
 	CodeMethodNotAllowed   = "method_not_allowed"
 	CodeUnavailable        = "unavailable"
-	CodeInternal           = "internal"
+	// CodeCommitUnknown (504): the store could not say whether the write committed.
+	CodeCommitUnknown = "commit_unknown"
+	CodeInternal      = "internal"
 )
 
 // Sentinel errors the client maps statuses to, so callers test with errors.Is.

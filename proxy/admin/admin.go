@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/cluster"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/state"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
@@ -34,6 +35,8 @@ type Config struct {
 	ExternalPort int
 	// Ready reports whether the proxy is ready to route (store loaded, listeners up).
 	Ready func() bool
+	// Cluster is the node's cluster membership; nil on the embedded store (a cluster of one).
+	Cluster *cluster.Cluster
 	// LiveTimeout bounds how long a write waits for its revision to go live.
 	LiveTimeout time.Duration
 	Gatherer    prometheus.Gatherer
@@ -46,6 +49,8 @@ type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	metrics *metrics
+	// clustered: the store is shared with other nodes (etcd).
+	clustered bool
 }
 
 // New returns the admin API handler.
@@ -59,7 +64,11 @@ func New(cfg Config) *Server {
 	if cfg.Routing.DefaultFederationRoutingDomain == "" {
 		cfg.Routing.DefaultFederationRoutingDomain = api.DefaultFederationRoutingDomain
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registerer)}
+	clustered := cfg.Cluster != nil
+	if !clustered {
+		cfg.Cluster = singleNode(cfg)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registerer), clustered: clustered}
 
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -80,6 +89,7 @@ func New(cfg Config) *Server {
 	v1(api.PathChanges, s.changes)
 	v1(api.PathRoute, s.route)
 	v1(api.PathNode, s.node)
+	v1(api.PathCluster, s.clusterView)
 	v1(api.PathOpenAPI, serveOpenAPI)
 	// Profiles for an operator chasing CPU or memory at 3 a.m.; they reveal internals, so they
 	// need a token like the rest.
@@ -97,6 +107,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Ready != nil && !s.cfg.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+		return
+	}
+	if s.clustered {
+		s.clusterReadyz(w)
 		return
 	}
 	if _, err := s.cfg.Store.Revision(r.Context()); err != nil {

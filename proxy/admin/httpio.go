@@ -110,7 +110,10 @@ func storeError(err error) *api.Error {
 	case errors.Is(err, store.ErrRevisionMismatch):
 		return &api.Error{Status: http.StatusPreconditionFailed, Code: api.CodePreconditionFailed,
 			Message: "If-Match does not match the current ETag: the object changed since it was read; read it again"}
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, store.ErrCommitUnknown):
+		return &api.Error{Status: http.StatusGatewayTimeout, Code: api.CodeCommitUnknown,
+			Message: err.Error() + "; read the object again before retrying"}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrUnavailable):
 		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: err.Error()}
 	}
 	return &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}

@@ -20,12 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/admin"
+	"github.com/sipfed/terraform-provider-sip/proxy/cluster"
 	"github.com/sipfed/terraform-provider-sip/proxy/discovery"
 	"github.com/sipfed/terraform-provider-sip/proxy/relay"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/state"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
-	"github.com/sipfed/terraform-provider-sip/proxy/store/bolt"
+	"github.com/sipfed/terraform-provider-sip/proxy/store/etcd"
 )
 
 // GeneratedTokenFile is where a proxy started without a token writes the one it generated.
@@ -47,18 +48,33 @@ type Config struct {
 	// SIP configures the relay; nil runs the admin API alone (tests of the API, tooling).
 	SIP *relay.Config
 	Log *slog.Logger
+
+	// Etcd, when set, keeps the configuration in etcd, shared by the nodes of a cluster (see
+	// cluster.go); nil keeps it in the embedded bbolt store in DataDir.
+	Etcd *etcd.Config
+	// PublicAddresses are the node's public IP addresses: A/AAAA records of the routing FQDN.
+	// Default: the external listeners' addresses unless they are wildcards.
+	PublicAddresses []string
+	// Version is the proxy's version, as the cluster lists it.
+	Version string
+	// ClusterLeaseTTL is how long a node stays listed after it stopped; default 10 s.
+	ClusterLeaseTTL time.Duration
 }
 
 // Server is a running proxy.
 type Server struct {
 	cfg       Config
 	store     store.Store
+	etcd      *etcd.Store // the same store, when it is etcd
+	cluster   *cluster.Cluster
 	syncer    *state.Syncer
 	dns       *discovery.Resolver
 	relay     *relay.Relay
 	admin     *http.Server
 	adminLn   net.Listener
 	tokenFile string
+	// routeMarkerKey is the deployment's secret behind the own-Route marker.
+	routeMarkerKey []byte
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -82,11 +98,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg.Log.Warn("no admin token configured; generated one", "token_file", s.tokenFile)
 	}
 
-	st, err := bolt.Open(cfg.DataDir, bolt.Options{})
+	st, etcdStore, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.store = st
+	s.store, s.etcd = st, etcdStore
 	defer func() {
 		if err != nil {
 			_ = st.Close()
@@ -155,9 +171,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("admin API listener %s: %w", cfg.AdminAddr, err)
 	}
 	s.adminLn = ln
+	if err := s.startCluster(ctx, runCtx, reg, externalPort); err != nil {
+		cancel()
+		s.closeRelay()
+		_ = ln.Close()
+		return nil, err
+	}
 	handler := admin.New(admin.Config{
 		Store: st, Live: s.syncer.Live(), Tokens: s.cfg.Tokens, Routing: cfg.Routing,
-		DNS: s.dns, ExternalPort: externalPort,
+		DNS: s.dns, ExternalPort: externalPort, Cluster: s.cluster,
 		Gatherer: reg, Registerer: reg, Log: cfg.Log,
 	})
 	s.admin = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}

@@ -47,6 +47,7 @@ type serveFlags struct {
 	tls            identity.Options
 	logLevel       string
 	logFormat      string
+	store          storeFlags
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {
@@ -71,6 +72,7 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.tls.MinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	f.store.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -161,6 +163,13 @@ func (f *serveFlags) config(log *slog.Logger) (server.Config, error) {
 		}
 	}
 	cfg.Routing = routing.Options{LocalDomains: local, NodeFQDN: node, DefaultFederationRoutingDomain: def}
+	if cfg.Etcd, err = f.store.etcdConfig(); err != nil {
+		return cfg, err
+	}
+	if cfg.PublicAddresses, err = f.store.publicAddresses(); err != nil {
+		return cfg, err
+	}
+	cfg.Version = version
 	cfg.DNS = discovery.Config{Servers: f.dnsServers}
 	if cfg.SIP, err = f.sipConfig(); err != nil {
 		return cfg, err
