@@ -12,6 +12,7 @@ const usage = `sipfed-proxy: a SIP federation proxy configured through its REST 
 Usage:
   sipfed-proxy serve [flags]        run the proxy (sipfed-proxy serve -h for flags)
   sipfed-proxy route [flags] URI    explain how a running proxy routes a SIP URI
+  sipfed-proxy store copy --from bolt:DIR --to etcd:URL   move a single node's configuration into a cluster
   sipfed-proxy version              print the version
 `
 
@@ -29,6 +30,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "route":
 		err = route(os.Args[2:], os.Stdout)
+	case "store":
+		err = storeCommand(os.Args[2:], os.Stdout)
 	case "version":
 		fmt.Println(version)
 	case "-h", "--help", "help":
