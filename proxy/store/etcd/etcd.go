@@ -89,6 +89,8 @@ type Store struct {
 	k      keys
 	leases leaseCache
 	now    func() time.Time
+	// writing holds a token while a write runs (see commit).
+	writing chan struct{}
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -125,7 +127,8 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
-	return &Store{cli: cli, cfg: cfg, k: keys{cfg.Prefix}, now: time.Now, closed: make(chan struct{})}, nil
+	return &Store{cli: cli, cfg: cfg, k: keys{cfg.Prefix}, now: time.Now, closed: make(chan struct{}),
+		writing: make(chan struct{}, 1)}, nil
 }
 
 // Client is the etcd client, for the cluster's node registry.

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -110,22 +111,31 @@ type readState struct {
 }
 
 func (s *Store) read(ctx context.Context, ops []store.Op) (readState, error) {
+	resp, err := s.cli.Txn(ctx).Then(s.gets(ops)...).Commit()
+	if err != nil {
+		return readState{}, err
+	}
+	return s.readResponses(resp.Responses, ops)
+}
+
+// gets reads what a write depends on: the revision key and each op's key.
+func (s *Store) gets(ops []store.Op) []clientv3.Op {
 	gets := make([]clientv3.Op, 0, 1+len(ops))
 	gets = append(gets, clientv3.OpGet(s.k.rev()))
 	for _, op := range ops {
 		gets = append(gets, clientv3.OpGet(s.opKey(op)))
 	}
-	resp, err := s.cli.Txn(ctx).Then(gets...).Commit()
-	if err != nil {
-		return readState{}, err
-	}
+	return gets
+}
+
+func (s *Store) readResponses(resp []*etcdserverpb.ResponseOp, ops []store.Op) (readState, error) {
 	st := readState{prev: make([]*store.Object, len(ops)), observed: make([]int64, len(ops))}
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
+	if kvs := resp[0].GetResponseRange().Kvs; len(kvs) == 1 {
 		st.m = rev(kvs[0])
 	}
 	now := s.now()
 	for i, op := range ops {
-		kvs := resp.Responses[1+i].GetResponseRange().Kvs
+		kvs := resp[1+i].GetResponseRange().Kvs
 		if len(kvs) == 0 {
 			continue
 		}
@@ -170,11 +180,24 @@ func (s *Store) commit(ctx context.Context, ops []store.Op, actor string, import
 	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
+	// One write at a time per node: writers of one node would only race each other for the
+	// revision key; across nodes, the race is on and the loser retries.
+	select {
+	case s.writing <- struct{}{}:
+		defer func() { <-s.writing }()
+	case <-cctx.Done():
+		return store.TxnResult{}, s.unavailable(ctx, fmt.Errorf("waiting for this node's previous writes: %w", cctx.Err()))
+	}
 	txnID := newTxnID()
 	configWrite := len(imported) > 0
 	for _, op := range ops {
 		configWrite = configWrite || !op.Side
 	}
+	var (
+		st readState
+		// fresh: st is what the last attempt's failed compare read back, at its revision.
+		fresh bool
+	)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := cctx.Err(); err != nil {
@@ -183,12 +206,16 @@ func (s *Store) commit(ctx context.Context, ops []store.Op, actor string, import
 			// Writers racing for the revision key: after a few rounds, spread them out.
 			if attempt > 2 {
 				time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-2, 5))))
+				fresh = false
 			}
 		}
-		st, err := s.read(cctx, ops)
-		if err != nil {
-			return store.TxnResult{}, s.unavailable(ctx, err)
+		if !fresh {
+			var err error
+			if st, err = s.read(cctx, ops); err != nil {
+				return store.TxnResult{}, s.unavailable(ctx, err)
+			}
 		}
+		fresh = false
 		for i, op := range ops {
 			if err := check(op, st.prev[i]); err != nil {
 				return store.TxnResult{}, &store.CondError{Index: i, Err: err}
@@ -219,6 +246,11 @@ func (s *Store) commit(ctx context.Context, ops []store.Op, actor string, import
 			continue
 		}
 		if !resp.Succeeded {
+			// Someone wrote first; the transaction read back what it depends on, so the next
+			// attempt checks its conditions without another round trip.
+			if next, err := s.readResponses(resp.Responses, ops); err == nil {
+				st, fresh = next, true
+			}
 			continue
 		}
 		return result(uint64(resp.Header.Revision)), nil
@@ -311,7 +343,7 @@ func (s *Store) build(ctx context.Context, st readState, ops []store.Op, actor s
 		}
 		return res
 	}
-	return s.cli.Txn(ctx).If(cmps...).Then(thens...), result, nil
+	return s.cli.Txn(ctx).If(cmps...).Then(thens...).Else(s.gets(ops)...), result, nil
 }
 
 // resolve finds out whether a write whose answer was lost committed, with a fresh deadline.
