@@ -499,7 +499,13 @@ func (c *Cluster) lastSeen(ctx context.Context, m member) time.Time {
 	if err != nil || ttl.TTL < 0 {
 		return time.Time{}
 	}
-	return time.Now().UTC().Add(-time.Duration(ttl.GrantedTTL-ttl.TTL) * time.Second).Truncate(time.Second)
+	// etcd counts the remaining TTL in whole seconds: a lease renewed a moment ago may look a
+	// second older, never older than the node's start.
+	seen := time.Now().UTC().Add(-time.Duration(ttl.GrantedTTL-ttl.TTL) * time.Second)
+	if seen.Before(m.Started) {
+		seen = m.Started
+	}
+	return seen.Truncate(time.Millisecond)
 }
 
 func nonNil(s []string) []string {
