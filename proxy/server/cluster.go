@@ -18,13 +18,13 @@ import (
 // openStore opens the configured store: etcd when Config.Etcd is set (checked to answer, so that a
 // wrong endpoint fails the start with one line rather than a node that never loads), else bbolt
 // in the data directory.
-func openStore(ctx context.Context, cfg Config) (store.Store, *etcd.Store, error) {
+func openStore(ctx context.Context, cfg Config, reg prometheus.Registerer) (store.Store, *etcd.Store, error) {
 	if cfg.Etcd == nil {
 		st, err := bolt.Open(cfg.DataDir, bolt.Options{})
 		return st, nil, err
 	}
 	ec := *cfg.Etcd
-	ec.Log = cfg.Log
+	ec.Log, ec.Registerer = cfg.Log, reg
 	st, err := etcd.Open(ec)
 	if err != nil {
 		return nil, nil, err

@@ -98,7 +98,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg.Log.Warn("no admin token configured; generated one", "token_file", s.tokenFile)
 	}
 
-	st, etcdStore, err := openStore(ctx, cfg)
+	reg := prometheus.NewRegistry()
+	st, etcdStore, err := openStore(ctx, cfg, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +110,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "sipfed_snapshot_build_seconds", Help: "Time to build a routing snapshot after a change.",

@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -62,6 +63,8 @@ type Config struct {
 	// RequestTimeout bounds one store call (a write's retries included); default 5 s.
 	RequestTimeout time.Duration
 	Log            *slog.Logger
+	// Registerer receives the store's metrics; nil keeps them unexported.
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -91,6 +94,7 @@ type Store struct {
 	now    func() time.Time
 	// writing holds a token while a write runs (see commit).
 	writing chan struct{}
+	metrics *metrics
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -104,6 +108,10 @@ func Open(cfg Config) (*Store, error) {
 	cfg.setDefaults()
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("etcd: no endpoints")
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.Endpoints,
@@ -128,7 +136,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	return &Store{cli: cli, cfg: cfg, k: keys{cfg.Prefix}, now: time.Now, closed: make(chan struct{}),
-		writing: make(chan struct{}, 1)}, nil
+		writing: make(chan struct{}, 1), metrics: m}, nil
 }
 
 // Client is the etcd client, for the cluster's node registry.

@@ -237,15 +237,19 @@ func (s *Store) commit(ctx context.Context, ops []store.Op, actor string, import
 			committed, r, rerr := s.resolve(st.m, txnID, ops, configWrite)
 			switch {
 			case rerr != nil:
+				s.metrics.lostWrites.WithLabelValues(outcomeUnknown).Inc()
 				return store.TxnResult{}, fmt.Errorf("%w: the write to etcd failed (%v) and its outcome could not be read (%v)", store.ErrCommitUnknown, err, rerr)
 			case committed:
+				s.metrics.lostWrites.WithLabelValues(outcomeCommitted).Inc()
 				return result(r), nil
 			}
+			s.metrics.lostWrites.WithLabelValues(outcomeNotCommitted).Inc()
 			// Certainly not committed (and never will be): try again while time is left.
 			s.cfg.Log.Debug("etcd write lost, not committed; retrying", "error", err)
 			continue
 		}
 		if !resp.Succeeded {
+			s.metrics.conflicts.Inc()
 			// Someone wrote first; the transaction read back what it depends on, so the next
 			// attempt checks its conditions without another round trip.
 			if next, err := s.readResponses(resp.Responses, ops); err == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 // Watch streams configuration changes from fromRevision on. It follows config/ only: side
@@ -66,7 +67,8 @@ func (s *Store) follow(ctx context.Context, rev int64, ch chan<- store.Event) er
 			return err
 		}
 		if err != nil {
-			s.cfg.Log.Warn("etcd watch interrupted; resuming", "error", err, "revision", rev)
+			s.metrics.watchRestarts.Inc()
+			s.cfg.Log.Warn("etcd watch interrupted; resuming", telemetry.KeyError, err, telemetry.KeyRevision, rev)
 		}
 		select {
 		case <-ctx.Done():
