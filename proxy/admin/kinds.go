@@ -82,7 +82,7 @@ func peerSubjects() collection {
 	wrap := func(s *api.TLSPeerSubject) object { return subjectObject{s} }
 	return collection{
 		kind: api.KindTLSPeerSubject, noun: "TLS peer subject", path: api.PathTLSPeerSubjects, keyField: "subject",
-		decode: decodeInto(func() api.TLSPeerSubject { return api.TLSPeerSubject{} }, wrap, (*api.TLSPeerSubject).Normalize),
+		decode:    decodeInto(func() api.TLSPeerSubject { return api.TLSPeerSubject{} }, wrap, (*api.TLSPeerSubject).Normalize),
 		load:      loadInto(wrap),
 		deletable: subjectDeletable,
 		list: func(objs []object, rev uint64) any {
