@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -223,6 +226,32 @@ func TestClusterWriteThroughOneNodeRoutesOnAnother(t *testing.T) {
 		changes, err := n.Client.ListChanges(ctx, 0)
 		if err != nil || len(changes.Items) != 2 || changes.Items[1].Key != route.ID || changes.Items[1].Revision != rev {
 			t.Fatalf("%s: audit trail %+v, %v", n.cfg.Routing.NodeFQDN, changes, err)
+		}
+	}
+
+	// One route-marker key for the deployment, whichever node created it, and no API shows it.
+	key := nodes[0].RouteMarkerKey()
+	for _, n := range nodes {
+		if len(key) != 32 || !bytes.Equal(n.RouteMarkerKey(), key) {
+			t.Fatalf("%s has route-marker key %x, node 1 %x", n.cfg.Routing.NodeFQDN, n.RouteMarkerKey(), key)
+		}
+	}
+	for _, path := range []string{api.PathChanges, api.PathCluster, api.PathNode, api.PathFederatedDomains + "/route-marker-key"} {
+		req, _ := http.NewRequest(http.MethodGet, nodes[1].Endpoint+path, nil)
+		req.Header.Set("Authorization", "Bearer "+nodes[1].Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, enc := range []string{hex.EncodeToString(key), base64.StdEncoding.EncodeToString(key), "route-marker"} {
+			if bytes.Contains(body, []byte(enc)) && !strings.HasSuffix(path, "route-marker-key") {
+				t.Fatalf("GET %s shows the route-marker key: %s", path, body)
+			}
+		}
+		if strings.HasSuffix(path, "route-marker-key") && resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
 		}
 	}
 
