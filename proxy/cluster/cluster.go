@@ -222,7 +222,7 @@ func (c *Cluster) renew(ctx context.Context, lease clientv3.LeaseID) error {
 	}
 	// The applied revision is published when it moves, at most every tick: a burst of writes
 	// costs the registry one put per tick, not one per write.
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	published := c.self().Revision
 	for {
@@ -279,7 +279,7 @@ func (c *Cluster) poll(ctx context.Context) {
 		c.lastErr = err
 	} else {
 		if !c.reachable {
-			c.cfg.Log.Info("etcd reachable again", "down_for", time.Since(c.unreachable).Round(time.Millisecond))
+			c.cfg.Log.Info("etcd reachable again", telemetry.KeyDuration, time.Since(c.unreachable).Round(time.Millisecond))
 		}
 		c.reachable, c.lastErr, c.members = true, nil, members
 	}
@@ -308,7 +308,7 @@ func (c *Cluster) read(ctx context.Context) ([]member, error) {
 	for _, kv := range resp.Kvs {
 		var rec record
 		if err := json.Unmarshal(kv.Value, &rec); err != nil {
-			c.cfg.Log.Warn("unreadable node registration", "key", string(kv.Key), telemetry.KeyError, err)
+			c.cfg.Log.Warn("unreadable node registration", telemetry.KeyNode, string(kv.Key), telemetry.KeyError, err)
 			continue
 		}
 		rec.LocalDomains = sorted(rec.LocalDomains)

@@ -430,7 +430,7 @@ func TestClusterNodePartitionedAndRestartedCatchUp(t *testing.T) {
 		_, body := readyz(t, n3)
 		return body["store_reachable"] == false
 	})
-	eventually(t, 10*time.Second, "the others stop listing node 3 once its lease lapses", func() bool {
+	eventually(t, 20*time.Second, "the others stop listing node 3 once its lease lapses", func() bool {
 		c, err := n1.Client.GetCluster(ctx)
 		return err == nil && len(c.Nodes) == 2
 	})

@@ -11,12 +11,13 @@ import (
 )
 
 // WithEtcd runs the proxy on etcd, as a node of the cluster under prefix. Requests to etcd time
-// out after a second, so that tests of a node cut off from etcd are quick.
+// out after two seconds, so that tests of a node cut off from etcd are quick, yet a loaded test
+// machine does not make an etcd that is there look gone.
 func WithEtcd(endpoints []string, prefix string) Option {
 	return func(c *server.Config) {
-		c.Etcd = &etcd.Config{Endpoints: endpoints, Prefix: prefix, DialTimeout: time.Second, RequestTimeout: time.Second}
+		c.Etcd = &etcd.Config{Endpoints: endpoints, Prefix: prefix, DialTimeout: time.Second, RequestTimeout: 2 * time.Second}
 		// A node that stops leaves the cluster's list within seconds.
-		c.ClusterLeaseTTL = 3 * time.Second
+		c.ClusterLeaseTTL = 5 * time.Second
 	}
 }
 

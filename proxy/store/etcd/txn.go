@@ -17,6 +17,7 @@ import (
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 // maxTxnOps is etcd's default --max-txn-ops: the most operations one etcd transaction may hold.
@@ -245,7 +246,7 @@ func (s *Store) commit(ctx context.Context, ops []store.Op, actor string, import
 			}
 			s.metrics.lostWrites.WithLabelValues(outcomeNotCommitted).Inc()
 			// Certainly not committed (and never will be): try again while time is left.
-			s.cfg.Log.Debug("etcd write lost, not committed; retrying", "error", err)
+			s.cfg.Log.Debug("etcd write lost, not committed; retrying", telemetry.KeyError, err)
 			continue
 		}
 		if !resp.Succeeded {
