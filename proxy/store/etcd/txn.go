@@ -233,6 +233,9 @@ func (s *Store) commit(ctx context.Context, ops []store.Op, actor string, import
 					s.forgetLeases()
 					continue
 				}
+				if errors.Is(err, rpctypes.ErrNoSpace) {
+					return store.TxnResult{}, fmt.Errorf("%w: etcd is out of space (its quota alarm is raised: compact and defragment it): %v", store.ErrUnavailable, err)
+				}
 				return store.TxnResult{}, fmt.Errorf("store: etcd refused the write: %w", err)
 			}
 			committed, r, rerr := s.resolve(st.m, txnID, ops, configWrite)
