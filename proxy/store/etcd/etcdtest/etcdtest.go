@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -39,6 +40,13 @@ type Server struct {
 	logFile    string
 	running    bool
 	cleanupSet bool
+	tls        *TLSFiles
+}
+
+// TLSFiles are the PEM files of an etcd that serves its clients over TLS and requires their
+// certificates to chain to CA.
+type TLSFiles struct {
+	Cert, Key, CA string
 }
 
 // Endpoints are the client URLs.
@@ -89,6 +97,17 @@ func newServer(t testing.TB, binary string) *Server {
 		logFile: filepath.Join(dir, "etcd.log")}
 }
 
+// StartEmbeddedTLS starts the current etcd inside the test process, serving clients over TLS
+// with client certificates required.
+func StartEmbeddedTLS(t testing.TB, files TLSFiles) *Server {
+	t.Helper()
+	s := newServer(t, "")
+	s.tls = &files
+	s.clientURL = strings.Replace(s.clientURL, "http://", "https://", 1)
+	s.Start()
+	return s
+}
+
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -123,6 +142,9 @@ func (s *Server) Start() {
 		cfg.InitialCluster = "default=" + s.peerURL
 		cfg.LogLevel = "error"
 		cfg.LogOutputs = []string{s.logFile}
+		if s.tls != nil {
+			cfg.ClientTLSInfo = transport.TLSInfo{CertFile: s.tls.Cert, KeyFile: s.tls.Key, TrustedCAFile: s.tls.CA, ClientCertAuth: true}
+		}
 		e, err := embed.StartEtcd(cfg)
 		if err != nil {
 			s.t.Fatalf("starting embedded etcd: %v", err)
