@@ -203,3 +203,44 @@ func TestImportAuditKeepsOriginalRevisions(t *testing.T) {
 		t.Fatalf("last entry %+v", last)
 	}
 }
+
+// A write that reaches etcd and commits, but whose answer is lost along with every answer after
+// it: the store cannot learn the outcome, and says so (504 commit_unknown), rather than 503
+// (which would let a client retry a create that is already there). It did commit.
+func TestLostAnswerIsCommitUnknown(t *testing.T) {
+	srv := etcdtest.StartEmbedded(t)
+	cut := etcdtest.NewCutter(t, srv.Endpoint())
+	s := openStore(t, []string{cut.Endpoint()}, 2*time.Second)
+	ctx := context.Background()
+	put(t, s, "warm.com") // the connection is up, so only the big write below trips the cutter
+	// Small enough for HTTP/2 flow control to let it all through without a window update from
+	// the server (whose answers are lost), large enough to tell it from the reads before it.
+	big := make([]byte, 20<<10)
+	for i := range big {
+		big[i] = 'x'
+	}
+	value := []byte(`{"description":"` + string(big) + `"}`)
+	cut.LoseAnswers(30 << 10)
+	_, err := s.Put(ctx, api.KindFederatedDomain, "big.com", value, store.Cond{MustNotExist: true}, "t")
+	if !errors.Is(err, store.ErrCommitUnknown) {
+		t.Fatalf("write whose answer was lost: %v, want ErrCommitUnknown", err)
+	}
+	cut.Restore()
+	other := openStore(t, srv.Endpoints(), 5*time.Second)
+	o, err := other.Get(ctx, api.KindFederatedDomain, "big.com")
+	if err != nil || len(o.Value) != len(value) {
+		t.Fatalf("the write was committed: %d bytes, %v", len(o.Value), err)
+	}
+	// The node's client recovers, and a retried create now finds the object.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err = s.Put(ctx, api.KindFederatedDomain, "big.com", value, store.Cond{MustNotExist: true}, "t")
+		if !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrCommitUnknown) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("create retried after the lost answer: %v, want ErrExists", err)
+	}
+}

@@ -8,7 +8,6 @@ package etcdtest
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -287,6 +287,18 @@ type Cutter struct {
 	ln    net.Listener
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
+
+	// armed: once clients have sent this many bytes more, answers are dropped (see LoseAnswers).
+	armed    atomic.Int64
+	dropping atomic.Bool
+}
+
+// LoseAnswers lets requests through but, once clients have sent n more bytes (a write larger
+// than the reads before it), drops every answer from the server, keeping the connections open:
+// the write reaches etcd and commits, and its client never learns it. Restore or Cut ends it.
+func (c *Cutter) LoseAnswers(n int64) {
+	c.dropping.Store(false)
+	c.armed.Store(n)
 }
 
 // NewCutter relays to target (host:port or a URL); it starts connected.
@@ -306,6 +318,8 @@ func (c *Cutter) Endpoint() string { return "http://" + c.addr }
 
 // Cut closes every relayed connection and refuses new ones.
 func (c *Cutter) Cut() {
+	c.armed.Store(0)
+	c.dropping.Store(false)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ln != nil {
@@ -321,6 +335,8 @@ func (c *Cutter) Cut() {
 // Restore accepts connections again on the same address.
 func (c *Cutter) Restore() {
 	c.t.Helper()
+	c.armed.Store(0)
+	c.dropping.Store(false)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ln != nil {
@@ -358,8 +374,8 @@ func (c *Cutter) Restore() {
 				continue
 			}
 			c.wg.Add(2)
-			go c.pipe(in, out)
-			go c.pipe(out, in)
+			go c.pipe(out, in, true)
+			go c.pipe(in, out, false)
 		}
 	}()
 }
@@ -376,9 +392,28 @@ func (c *Cutter) track(in, out net.Conn) bool {
 	return true
 }
 
-func (c *Cutter) pipe(dst, src net.Conn) {
+// pipe copies src to dst; toServer says which way.
+func (c *Cutter) pipe(dst, src net.Conn, toServer bool) {
 	defer c.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if toServer {
+				if left := c.armed.Load(); left > 0 && c.armed.Add(-int64(n)) <= 0 {
+					c.dropping.Store(true)
+				}
+			} else if c.dropping.Load() {
+				continue
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	_ = dst.Close()
 	_ = src.Close()
 	c.mu.Lock()
