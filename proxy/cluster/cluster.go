@@ -131,7 +131,18 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if c.cfg.Etcd == nil {
 		return nil
 	}
+	// A process that stopped without leaving (a crash) keeps its registration until its lease
+	// lapses: wait that long before calling the FQDN taken by a running process.
+	deadline := time.Now().Add(c.cfg.LeaseTTL + 2*time.Second)
 	lease, err := c.register(ctx)
+	for errors.Is(err, errTaken) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		lease, err = c.register(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("registering node %s in etcd: %w", c.cfg.Self.NodeFQDN, err)
 	}
@@ -156,7 +167,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 	return nil
 }
 
-// register grants a lease and puts the node's record under it.
+// errTaken: another running process is registered under this node's FQDN.
+var errTaken = errors.New("another running process is registered under this node FQDN: every node needs its own --node-fqdn")
+
+// register grants a lease and puts the node's record under it, unless another process holds the
+// node's key.
 func (c *Cluster) register(ctx context.Context) (clientv3.LeaseID, error) {
 	cli := c.cfg.Etcd.Client()
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.Etcd.RequestTimeout())
@@ -165,7 +180,28 @@ func (c *Cluster) register(ctx context.Context) (clientv3.LeaseID, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := c.put(cctx, g.ID, c.self()); err != nil {
+	b, err := json.Marshal(c.self())
+	if err != nil {
+		return 0, err
+	}
+	put := clientv3.OpPut(c.key(), string(b), clientv3.WithLease(g.ID))
+	resp, err := cli.Txn(cctx).If(clientv3.Compare(clientv3.CreateRevision(c.key()), "=", 0)).Then(put).Else(clientv3.OpGet(c.key())).Commit()
+	if err == nil && !resp.Succeeded {
+		var other record
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
+			_ = json.Unmarshal(kvs[0].Value, &other)
+		}
+		if other.Instance != c.instance {
+			err = fmt.Errorf("%w (admin address %s, started %s)", errTaken, other.AdminAddress, other.Started.Format(time.RFC3339))
+		} else {
+			// This process's own registration, from a lease it is replacing.
+			_, err = cli.Put(cctx, c.key(), string(b), clientv3.WithLease(g.ID))
+		}
+	}
+	if err != nil {
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+		_, _ = cli.Revoke(rctx, g.ID)
+		rcancel()
 		return 0, err
 	}
 	return g.ID, nil
@@ -173,14 +209,24 @@ func (c *Cluster) register(ctx context.Context) (clientv3.LeaseID, error) {
 
 func (c *Cluster) key() string { return c.cfg.Etcd.NodesPrefix() + c.cfg.Self.NodeFQDN }
 
-func (c *Cluster) put(ctx context.Context, lease clientv3.LeaseID, rec record) error {
+// update republishes the record under the node's lease, as long as the key is still its own.
+func (c *Cluster) update(ctx context.Context, lease clientv3.LeaseID, rec record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	_, err = c.cfg.Etcd.Client().Put(ctx, c.key(), string(b), clientv3.WithLease(lease))
+	resp, err := c.cfg.Etcd.Client().Txn(ctx).
+		If(clientv3.Compare(clientv3.LeaseValue(c.key()), "=", lease)).
+		Then(clientv3.OpPut(c.key(), string(b), clientv3.WithLease(lease))).
+		Commit()
+	if err == nil && !resp.Succeeded {
+		return errRegistrationGone
+	}
 	return err
 }
+
+// errRegistrationGone: the node's key is no longer under its lease (lapsed, or taken).
+var errRegistrationGone = errors.New("the node's registration is gone")
 
 // keep renews the registration and republishes the applied revision when it moves. A lease
 // that lapsed (etcd out of reach for longer than its TTL) is replaced by a new registration once
@@ -237,10 +283,13 @@ func (c *Cluster) renew(ctx context.Context, lease clientv3.LeaseID) error {
 				continue
 			}
 			pctx, pcancel := context.WithTimeout(ctx, c.cfg.Etcd.RequestTimeout())
-			err := c.put(pctx, lease, rec)
+			err := c.update(pctx, lease, rec)
 			pcancel()
-			if err == nil {
+			switch {
+			case err == nil:
 				published = rec.Revision
+			case errors.Is(err, errRegistrationGone):
+				return err
 			}
 		case <-ctx.Done():
 			return ctx.Err()

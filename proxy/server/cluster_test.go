@@ -497,3 +497,28 @@ func TestClusterNodeWithDisagreeingFlagsIsNotReady(t *testing.T) {
 		return len(c.Nodes[3].NotReady) == 1 && strings.Contains(c.Nodes[3].NotReady[0], "held by 3 of 4 nodes")
 	})
 }
+
+// Two running processes with one --node-fqdn: the second does not start, and says why. A node
+// that crashed (its lease still running) is replaced once the lease lapses.
+func TestClusterRefusesADuplicateNodeFQDN(t *testing.T) {
+	srv := etcdtest.StartEmbedded(t)
+	nodes := startCluster(t, srv.Endpoints())
+	cfg := servertest.Config(t, servertest.WithEtcd(srv.Endpoints(), nodes[0].cfg.Etcd.Prefix), servertest.WithNode("imp2.example.com"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	dup, err := server.Start(ctx, cfg)
+	if err == nil {
+		_ = dup.Close()
+		t.Fatal("a second process started as imp2.example.com")
+	}
+	if !strings.Contains(err.Error(), "--node-fqdn") || !strings.Contains(err.Error(), nodes[1].AdminURL()[len("http://"):]) {
+		t.Fatalf("error does not say why: %v", err)
+	}
+	if took := time.Since(start); took < cfg.ClusterLeaseTTL {
+		t.Fatalf("refused after %v, before a crashed predecessor's lease could lapse", took)
+	}
+	if code, _ := readyz(t, nodes[1]); code != http.StatusOK {
+		t.Fatalf("the running imp2 is not ready any more: %d", code)
+	}
+}
