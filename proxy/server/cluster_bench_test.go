@@ -16,7 +16,7 @@ import (
 
 // The cluster's numbers, on loopback with a real etcd (the embedded current one, fsync on):
 //
-//	go test -run '^$' -bench 'Cluster|AdminWrite' -benchtime 400x ./proxy/server/
+//	go test -run '^$' -bench 'Cluster|AdminWrite' -benchtime 500x ./proxy/server/
 
 func percentile(d []time.Duration, p float64) time.Duration {
 	s := slices.Clone(d)
@@ -128,6 +128,22 @@ func benchWrites(b *testing.B, nodes []*node) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
+}
+
+// The admin write path, 12 concurrent writers through one node: bbolt (which shares one commit
+// and fsync among concurrent writers) against etcd.
+func BenchmarkAdminWritesConcurrent(b *testing.B) {
+	for _, backend := range []string{"bolt", "etcd"} {
+		b.Run(backend, func(b *testing.B) {
+			var opts []servertest.Option
+			if backend == "etcd" {
+				srv := etcdtest.StartEmbedded(b)
+				opts = append(opts, servertest.WithEtcd(srv.Endpoints(), "/write/"))
+			}
+			p := servertest.Start(b, opts...)
+			benchWrites(b, []*node{{Proxy: p}})
+		})
+	}
 }
 
 // The admin write path, one writer: bbolt against etcd (a create answers once durable and live).

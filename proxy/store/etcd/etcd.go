@@ -223,7 +223,7 @@ func (s *Store) unavailable(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if s.isClosed() || errors.Is(err, context.Canceled) && s.isClosed() {
+	if s.isClosed() {
 		return store.ErrClosed
 	}
 	return fmt.Errorf("%w: etcd %s: %v", store.ErrUnavailable, strings.Join(s.cfg.Endpoints, ","), err)
