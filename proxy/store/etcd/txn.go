@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -204,11 +203,9 @@ func (s *Store) commit(ctx context.Context, ops []store.Op, actor string, import
 			if err := cctx.Err(); err != nil {
 				return store.TxnResult{}, s.unavailable(ctx, fmt.Errorf("no commit after %d attempts: %w", attempt, err))
 			}
-			// Writers racing for the revision key: after a few rounds, spread them out.
-			if attempt > 2 {
-				time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-2, 5))))
-				fresh = false
-			}
+			// No backoff between rounds: each node has one write in flight, and every round of
+			// the race for the revision key commits one of them, so it cannot livelock; a loser
+			// that slept would only hand the next round to the node that just won.
 		}
 		if !fresh {
 			var err error
