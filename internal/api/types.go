@@ -198,11 +198,14 @@ type RouteExplanation struct {
 	Domain string `json:"domain"`
 	// Status is the SIP status the proxy answers itself when it cannot forward (403, 404, 503);
 	// 0 when it forwards to NextHops.
-	Status   int            `json:"status"`
-	Reason   string         `json:"reason"`
-	Steps    []RouteStep    `json:"steps"`
-	NextHops []RouteNextHop `json:"next_hops"`
-	Revision uint64         `json:"revision"`
+	Status int    `json:"status"`
+	Reason string `json:"reason"`
+	// RetryAfter is the Retry-After (seconds) of a 503: when DNS will be asked again after a
+	// temporary failure (SERVFAIL, timeout, refusal). 0 otherwise.
+	RetryAfter int            `json:"retry_after,omitempty"`
+	Steps      []RouteStep    `json:"steps"`
+	NextHops   []RouteNextHop `json:"next_hops"`
+	Revision   uint64         `json:"revision"`
 }
 
 // Step names of the routing chain.

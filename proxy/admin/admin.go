@@ -4,11 +4,13 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,7 @@ import (
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/state"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 // Config wires the API to the proxy.
@@ -33,8 +36,9 @@ type Config struct {
 	DNS routing.DNS
 	// ExternalPort is the port of the external SIP listener, for the SRV records to publish.
 	ExternalPort int
-	// Ready reports whether the proxy is ready to route (store loaded, listeners up).
-	Ready func() bool
+	// Ready says why the proxy is not ready to route (starting, draining for a shutdown); nil
+	// when it is. /readyz answers 503 with the reason.
+	Ready func() error
 	// Cluster is the node's cluster membership; nil on the embedded store (a cluster of one).
 	Cluster *cluster.Cluster
 	// LiveTimeout bounds how long a write waits for its revision to go live.
@@ -44,19 +48,25 @@ type Config struct {
 	Log         *slog.Logger
 }
 
+// DefaultLiveTimeout is Config.LiveTimeout's default.
+const DefaultLiveTimeout = 10 * time.Second
+
 // Server is the admin API's HTTP handler.
 type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	metrics *metrics
+	// inFlight counts requests being handled: a shutdown reports how many it let finish.
+	inFlight atomic.Int64
 	// clustered: the store is shared with other nodes (etcd).
 	clustered bool
 }
 
-// New returns the admin API handler.
-func New(cfg Config) *Server {
+// New returns the admin API handler. It fails when its metrics cannot be registered (a registry
+// that already holds them).
+func New(cfg Config) (*Server, error) {
 	if cfg.LiveTimeout == 0 {
-		cfg.LiveTimeout = 10 * time.Second
+		cfg.LiveTimeout = DefaultLiveTimeout
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -68,7 +78,11 @@ func New(cfg Config) *Server {
 	if !clustered {
 		cfg.Cluster = singleNode(cfg)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registerer), clustered: clustered}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), clustered: clustered}
+	var err error
+	if s.metrics, err = newMetrics(cfg.Registerer, s, cfg.Tokens); err != nil {
+		return nil, fmt.Errorf("admin API metrics: %w", err)
+	}
 
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -91,6 +105,7 @@ func New(cfg Config) *Server {
 	v1(api.PathNode, s.node)
 	v1(api.PathCluster, s.clusterView)
 	v1(api.PathOpenAPI, serveOpenAPI)
+	v1(pathBackup, s.backup)
 	// Profiles for an operator chasing CPU or memory at 3 a.m.; they reveal internals, so they
 	// need a token like the rest.
 	v1("/debug/pprof/", pprof.Index)
@@ -99,22 +114,37 @@ func New(cfg Config) *Server {
 	v1("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "no such API path: " + r.URL.Path})
 	})
-	return s
+	return s, nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	s.mux.ServeHTTP(w, r)
+}
+
+// InFlight is the number of requests being handled.
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+// Not-ready answers of /readyz: status says which, reason says why.
+const (
+	statusNotReady         = "not_ready"
+	statusStoreUnavailable = "store_unavailable"
+)
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Ready != nil && !s.cfg.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
-		return
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": statusNotReady, "reason": err.Error()})
+			return
+		}
 	}
 	if s.clustered {
 		s.clusterReadyz(w)
 		return
 	}
 	if _, err := s.cfg.Store.Revision(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable: " + err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": statusStoreUnavailable, "reason": err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "revision": s.cfg.Live.Load().Revision()})
@@ -149,8 +179,8 @@ func (s *Server) authenticated(pattern string, h http.HandlerFunc) http.Handler 
 		if r.Method != http.MethodGet || rec.status >= 400 {
 			level = slog.LevelInfo
 		}
-		s.cfg.Log.Log(r.Context(), level, "admin request", "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "actor", name, "remote", r.RemoteAddr, "took", took)
+		s.cfg.Log.Log(r.Context(), level, "admin request", telemetry.KeyMethod, r.Method, telemetry.KeyPath, r.URL.Path,
+			telemetry.KeyStatus, rec.status, telemetry.KeyActor, name, telemetry.KeyRemote, r.RemoteAddr, telemetry.KeyDuration, took)
 	})
 }
 
@@ -196,23 +226,45 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, s *Server, tokens *Tokens) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sipfed_admin_requests_total", Help: "Admin API requests by method, path pattern and status.",
-		}, []string{"method", "path", "status"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "sipfed_admin_request_seconds", Help: "Admin API request latency; writes include fsync and the snapshot swap.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-		}, []string{"method", "path"}),
+		requests: telemetry.NewCounterVec(telemetry.MetricAdminRequests, "Admin API requests by method, path pattern and status.",
+			telemetry.LabelMethod, telemetry.LabelPath, telemetry.LabelStatus),
+		latency: telemetry.NewHistogramVec(telemetry.MetricAdminRequestDuration,
+			"Admin API request latency; writes include fsync and the snapshot swap.",
+			prometheus.ExponentialBuckets(0.0005, 2, 14), telemetry.LabelMethod, telemetry.LabelPath),
 	}
-	if reg != nil {
-		reg.MustRegister(m.requests, m.latency)
+	cs := []prometheus.Collector{m.requests, m.latency,
+		telemetry.NewGaugeFunc(telemetry.MetricAdminInFlight, "Admin API requests being handled.",
+			func() float64 { return float64(s.inFlight.Load()) }),
 	}
-	return m
+	if tokens != nil {
+		cs = append(cs, tokenCollector{tokens})
+	}
+	return m, telemetry.Register(reg, cs...)
 }
 
 func (m *metrics) observe(method, path string, status int, took time.Duration) {
 	m.requests.WithLabelValues(method, path, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(method, path).Observe(took.Seconds())
+}
+
+// tokenCollector reports the token set: how many tokens, and how its reloads went.
+type tokenCollector struct{ t *Tokens }
+
+var (
+	descTokens       = telemetry.NewDesc(telemetry.MetricAdminTokens, "Admin API tokens accepted.")
+	descTokenReloads = telemetry.NewDesc(telemetry.MetricAdminTokenReloads,
+		"Reloads of the admin token file (SIGHUP), by result; a failed one keeps the tokens in use.", telemetry.LabelResult)
+)
+
+func (c tokenCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descTokens
+	ch <- descTokenReloads
+}
+
+func (c tokenCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descTokens, prometheus.GaugeValue, float64(c.t.Len()))
+	ch <- prometheus.MustNewConstMetric(descTokenReloads, prometheus.CounterValue, float64(c.t.reloadOK.Load()), telemetry.ResultOK)
+	ch <- prometheus.MustNewConstMetric(descTokenReloads, prometheus.CounterValue, float64(c.t.reloadKO.Load()), telemetry.ResultError)
 }

@@ -57,7 +57,10 @@ func newTestAPI(t testing.TB) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := admin.New(admin.Config{Store: st, Live: syncer.Live(), Tokens: tokens, Routing: opts, ExternalPort: 5061, Log: log})
+	h, err := admin.New(admin.Config{Store: st, Live: syncer.Live(), Tokens: tokens, Routing: opts, ExternalPort: 5061, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.Close()

@@ -150,6 +150,12 @@ func TestLiveTrafficMatchesOpenAPI(t *testing.T) {
 	must(t, err)
 	_, err = c.ListChanges(ctx, 0)
 	must(t, err)
+	backup, err := http.NewRequest(http.MethodGet, a.srv.URL+"/v1/backup", nil)
+	must(t, err)
+	backup.Header.Set("Authorization", "Bearer "+opsToken)
+	resp, err := (&http.Client{Transport: v}).Do(backup)
+	must(t, err)
+	_ = resp.Body.Close()
 
 	_, _, err = c.UpdateFederatedDomain(ctx, d, `"1"`) // stale: 412
 	if err == nil {

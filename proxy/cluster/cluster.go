@@ -573,14 +573,13 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, clustered bool) (*metrics, error) {
 	m := &metrics{
-		reachable: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: telemetry.SubsystemCluster,
-			Name: "store_reachable", Help: "1 while etcd answers this node; 0 while it is cut off (routing by the last snapshot, writes answer 503)."}),
-		nodes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: telemetry.SubsystemCluster,
-			Name: "nodes", Help: "Nodes registered in the cluster, as last read."}),
-		ready: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: telemetry.SubsystemCluster,
-			Name: "node_ready", Help: "1 when this node's flags agree with the cluster's (see GET /v1/cluster)."}),
-		registrationErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: telemetry.SubsystemCluster,
-			Name: "registration_lost_total", Help: "Times this node's registration lease was lost and registered again."}),
+		reachable: telemetry.NewGauge(telemetry.MetricClusterStoreReachable,
+			"1 while etcd answers this node; 0 while it is cut off (routing by the last snapshot, writes answer 503)."),
+		nodes: telemetry.NewGauge(telemetry.MetricClusterNodes, "Nodes registered in the cluster, as last read."),
+		ready: telemetry.NewGauge(telemetry.MetricClusterNodeReady,
+			"1 when this node's flags agree with the cluster's (see GET /v1/cluster)."),
+		registrationErrors: telemetry.NewCounter(telemetry.MetricClusterRegistrationLost,
+			"Times this node's registration lease was lost and registered again."),
 	}
 	m.reachable.Set(1)
 	m.ready.Set(1)

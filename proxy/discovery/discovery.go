@@ -246,6 +246,10 @@ func resultLabel(err error) string {
 		return "servfail"
 	case errors.Is(err, routing.ErrTimeout):
 		return "timeout"
+	case errors.Is(err, routing.ErrRefused):
+		return "refused"
+	case errors.Is(err, routing.ErrServer):
+		return "server_error"
 	case errors.Is(err, routing.ErrNoRecords):
 		return "no_records"
 	}

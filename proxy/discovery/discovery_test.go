@@ -551,7 +551,7 @@ func TestMetrics(t *testing.T) {
 		{"sipfed_dns_lookups_total", map[string]string{"type": "SRV", "result": "nxdomain"}, 1},
 		{"sipfed_dns_truncated_total", nil, 1},
 		{"sipfed_dns_cache_entries", nil, 2},
-		{"sipfed_dns_exchange_duration_seconds", map[string]string{"transport": "tcp"}, 1}, // sample count
+		{"sipfed_dns_exchange_duration_seconds", map[string]string{"protocol": "tcp"}, 1}, // sample count
 	} {
 		if got := gathered(t, reg, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
@@ -575,10 +575,17 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string, labels map[st
 		}
 	metric:
 		for _, m := range f.GetMetric() {
+			matched := 0
 			for _, lp := range m.GetLabel() {
-				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
-					continue metric
+				if want, ok := labels[lp.GetName()]; ok {
+					if want != lp.GetValue() {
+						continue metric
+					}
+					matched++
 				}
+			}
+			if matched != len(labels) { // a label asked for that the metric does not have
+				continue
 			}
 			switch {
 			case m.GetCounter() != nil:

@@ -38,8 +38,10 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.M
 			return resp, server, nil
 		case resp.Rcode == dns.RcodeServerFailure:
 			lastErr, lastServer = routing.ErrSERVFAIL, server
+		case resp.Rcode == dns.RcodeRefused:
+			lastErr, lastServer = routing.ErrRefused, server
 		default:
-			lastErr, lastServer = fmt.Errorf("rcode %s", dns.RcodeToString[resp.Rcode]), server
+			lastErr, lastServer = fmt.Errorf("%w: rcode %s", routing.ErrServer, dns.RcodeToString[resp.Rcode]), server
 		}
 	}
 	if lastErr == nil {
@@ -74,15 +76,20 @@ func (r *Resolver) exchangeOn(ctx context.Context, c *dns.Client, m *dns.Msg, se
 	return resp, err
 }
 
-// classify maps what went wrong to the vocabulary of routing's explanations.
+// classify maps what went wrong to the vocabulary of routing's explanations. A server that
+// cannot be asked (a network error: unreachable, connection refused) is a server error: it says
+// nothing about the name, so the request is answered 503, not 404.
 func classify(err error) error {
 	var ne net.Error
 	switch {
-	case errors.Is(err, routing.ErrSERVFAIL), errors.Is(err, routing.ErrTimeout):
+	case errors.Is(err, routing.ErrSERVFAIL), errors.Is(err, routing.ErrTimeout), errors.Is(err, routing.ErrRefused),
+		errors.Is(err, routing.ErrServer):
 		return err
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():
 		return routing.ErrTimeout
+	case errors.As(err, &ne):
+		return fmt.Errorf("%w: %w", routing.ErrServer, err)
 	}
 	return err
 }

@@ -24,7 +24,7 @@ func (r *Resolver) LookupSRV(ctx context.Context, domain string) (routing.SRVAns
 		return routing.SRVAnswer{}, err
 	}
 	if e.err != nil {
-		return routing.SRVAnswer{}, cachedError(e.err, cached)
+		return routing.SRVAnswer{}, r.cachedError(e, cached)
 	}
 	ans := routing.SRVAnswer{Records: e.srv, TTL: r.remaining(e), Cached: cached}
 	copied := false
@@ -85,7 +85,7 @@ func (r *Resolver) LookupAddrs(ctx context.Context, host string) (routing.AddrAn
 		case res.err != nil:
 			errs[i] = asDNSError(res.err, name)
 		case res.e.err != nil:
-			errs[i] = cachedError(res.e.err, res.cached)
+			errs[i] = r.cachedError(res.e, res.cached)
 		default:
 			ans.Addrs = append(ans.Addrs, res.e.addrs...)
 			ans.TTL = min(ans.TTL, r.remaining(res.e))
@@ -149,10 +149,12 @@ func (r *Resolver) remaining(e *entry) time.Duration {
 	return max(e.expires.Sub(r.cfg.Now()), 0).Truncate(time.Second)
 }
 
-// cachedError returns a cached failure as its own value with Cached set: the cached one is shared.
-func cachedError(e *routing.DNSError, cached bool) *routing.DNSError {
-	out := *e
+// cachedError returns a cached failure as its own value (the cached one is shared), with Cached
+// set and RetryAfter the time it stays cached: asking sooner gets the same failure.
+func (r *Resolver) cachedError(e *entry, cached bool) *routing.DNSError {
+	out := *e.err
 	out.Cached = cached
+	out.RetryAfter = max(e.expires.Sub(r.cfg.Now()), 0)
 	return &out
 }
 

@@ -5,11 +5,14 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,14 +27,30 @@ type Options struct {
 	MinVersion string
 }
 
-// Material is loaded TLS material, from which the configurations are built.
+// Material is the proxy's TLS material: its certificate and key, the CA bundle, and the cipher
+// settings. The certificate, key and CA bundle can be replaced while the proxy runs (Reload, on
+// SIGHUP): every tls.Config that Material hands out reads the current ones at each handshake, so
+// connections already open stay up and the next handshake uses the new certificate. A reload
+// that fails keeps what is in use.
 type Material struct {
-	cert       tls.Certificate
-	roots      *x509.CertPool
+	opts       Options // the files to reload from; empty when built by New
 	suites     []uint16
 	minVersion uint16
+	cur        atomic.Pointer[keys]
+
+	reloadMu           sync.Mutex
+	reloadOK, reloadKO atomic.Uint64
 	// now is the clock chains are verified at; tests leave it nil.
 	now func() time.Time
+}
+
+// keys is one generation of the replaceable material.
+type keys struct {
+	cert  tls.Certificate // Leaf set
+	roots *x509.CertPool
+	// caNotAfter is the earliest expiry in the CA bundle; zero when the bundle's certificates
+	// are unknown (a pool built in memory).
+	caNotAfter time.Time
 }
 
 // Load reads and checks the files and settings of o. It fails on a key that does not match the
@@ -40,6 +59,20 @@ func Load(o Options) (*Material, error) {
 	if o.CertFile == "" || o.KeyFile == "" || o.CAFile == "" {
 		return nil, errors.New("TLS needs --tls-cert, --tls-key and --tls-ca")
 	}
+	k, err := readKeys(o)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMaterial(k, o.Ciphers, o.MinVersion)
+	if err != nil {
+		return nil, err
+	}
+	m.opts = o
+	return m, nil
+}
+
+// readKeys reads the certificate, key and CA bundle files of o.
+func readKeys(o Options) (*keys, error) {
 	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
@@ -49,24 +82,37 @@ func Load(o Options) (*Material, error) {
 		return nil, fmt.Errorf("--tls-ca: %w", err)
 	}
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
+	var earliest time.Time
+	for rest := caPEM; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %s: %w", o.CAFile, err)
+		}
+		roots.AddCert(c)
+		if earliest.IsZero() || c.NotAfter.Before(earliest) {
+			earliest = c.NotAfter
+		}
+	}
+	if earliest.IsZero() {
 		return nil, fmt.Errorf("--tls-ca: %s holds no PEM certificate", o.CAFile)
 	}
-	return New(cert, roots, o.Ciphers, o.MinVersion)
+	return &keys{cert: cert, roots: roots, caNotAfter: earliest}, nil
 }
 
 // New builds material from a certificate and a CA pool already in memory (tests, the demo).
 func New(cert tls.Certificate, roots *x509.CertPool, ciphers, minVersion string) (*Material, error) {
-	if len(cert.Certificate) == 0 {
-		return nil, errors.New("TLS certificate is empty")
-	}
-	if cert.Leaf == nil {
-		leaf, err := x509.ParseCertificate(cert.Certificate[0])
-		if err != nil {
-			return nil, fmt.Errorf("TLS certificate: %w", err)
-		}
-		cert.Leaf = leaf
-	}
+	return newMaterial(&keys{cert: cert, roots: roots}, ciphers, minVersion)
+}
+
+func newMaterial(k *keys, ciphers, minVersion string) (*Material, error) {
 	mv, err := ParseMinVersion(minVersion)
 	if err != nil {
 		return nil, err
@@ -79,12 +125,68 @@ func New(cert tls.Certificate, roots *x509.CertPool, ciphers, minVersion string)
 	if suites == nil {
 		suites = defaultSuites()
 	}
-	if mv == tls.VersionTLS12 {
-		if err := usableWithKey(suites, cert); err != nil {
-			return nil, err
-		}
+	m := &Material{suites: suites, minVersion: mv}
+	if err := m.check(k); err != nil {
+		return nil, err
 	}
-	return &Material{cert: cert, roots: roots, suites: suites, minVersion: mv}, nil
+	m.cur.Store(k)
+	return m, nil
+}
+
+// check completes k's leaf and refuses a certificate the cipher settings cannot use.
+func (m *Material) check(k *keys) error {
+	if len(k.cert.Certificate) == 0 {
+		return errors.New("TLS certificate is empty")
+	}
+	if k.cert.Leaf == nil {
+		leaf, err := x509.ParseCertificate(k.cert.Certificate[0])
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		k.cert.Leaf = leaf
+	}
+	if m.minVersion == tls.VersionTLS12 {
+		return usableWithKey(m.suites, k.cert)
+	}
+	return nil
+}
+
+// ErrNotReloadable is Reload's answer for material that was not read from files.
+var ErrNotReloadable = errors.New("TLS material was not read from files: nothing to reload")
+
+// Reload reads the certificate, key and CA bundle files again and, when they are sound, swaps
+// them in: new handshakes use them, open connections are left alone. Files that cannot be read,
+// a key that does not match the certificate, an empty CA bundle or a certificate the cipher
+// settings cannot use change nothing: the material in use stays, and the error says why.
+func (m *Material) Reload() error {
+	if m.opts.CertFile == "" {
+		return ErrNotReloadable
+	}
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	k, err := readKeys(m.opts)
+	if err == nil {
+		err = m.check(k)
+	}
+	if err != nil {
+		m.reloadKO.Add(1)
+		return fmt.Errorf("TLS reload failed, keeping the certificate in use (expires %s): %w",
+			m.Leaf().NotAfter.UTC().Format(time.RFC3339), err)
+	}
+	m.cur.Store(k)
+	m.reloadOK.Add(1)
+	return nil
+}
+
+// Swap replaces the certificate and CA pool with ones already in memory, with the checks of
+// Reload (tests, the demo).
+func (m *Material) Swap(cert tls.Certificate, roots *x509.CertPool) error {
+	k := &keys{cert: cert, roots: roots}
+	if err := m.check(k); err != nil {
+		return err
+	}
+	m.cur.Store(k)
+	return nil
 }
 
 // usableWithKey refuses a TLS 1.2 suite list that cannot authenticate with the certificate's key:
@@ -105,11 +207,15 @@ func usableWithKey(suites []uint16, cert tls.Certificate) error {
 	return errors.New("--tls-ciphers: the certificate has an RSA key and only ECDHE-ECDSA suites are selected")
 }
 
-// Leaf is the proxy's own certificate.
-func (m *Material) Leaf() *x509.Certificate { return m.cert.Leaf }
+// Leaf is the proxy's own certificate, as of now.
+func (m *Material) Leaf() *x509.Certificate { return m.cur.Load().cert.Leaf }
 
-// Roots is the CA bundle.
-func (m *Material) Roots() *x509.CertPool { return m.roots }
+// Roots is the CA bundle, as of now.
+func (m *Material) Roots() *x509.CertPool { return m.cur.Load().roots }
+
+// CANotAfter is the earliest expiry of the CA bundle's certificates; zero when the material was
+// built in memory.
+func (m *Material) CANotAfter() time.Time { return m.cur.Load().caNotAfter }
 
 // Peer is what a handshake learned about the other side.
 type Peer struct {
@@ -136,7 +242,7 @@ func (m *Material) VerifyChain(certs []*x509.Certificate) error {
 		return errors.New("peer presented no certificate")
 	}
 	opts := x509.VerifyOptions{
-		Roots:         m.roots,
+		Roots:         m.Roots(),
 		Intermediates: x509.NewCertPool(),
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	}
@@ -174,20 +280,26 @@ func (m *Material) base() *tls.Config {
 	}
 }
 
+// The configurations below are built once by their user (the relay builds its listeners' and
+// dialers' at start) and stay valid across reloads: the certificate and the CA bundle are read
+// from the current material in the handshake itself (GetConfigForClient, GetCertificate,
+// GetClientCertificate, VerifyConnection), never copied into the tls.Config.
+
 // MutualServerConfig is the external listener's configuration: it serves the proxy's certificate
 // and requires a client certificate that verifies against the CA bundle and passes check. The
 // check runs in the handshake, so a rejected peer never gets to send SIP.
 func (m *Material) MutualServerConfig(check PeerCheck) *tls.Config {
 	base := m.base()
-	base.Certificates = []tls.Certificate{m.cert}
 	// The chain is verified in VerifyConnection, with any key usage (see VerifyChain); listing
 	// the CAs still tells clients which certificate to present.
 	base.ClientAuth = tls.RequireAnyClientCert
-	base.ClientCAs = m.roots
 	return &tls.Config{
 		MinVersion: m.minVersion,
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			k := m.cur.Load()
 			c := base.Clone()
+			c.Certificates = []tls.Certificate{k.cert}
+			c.ClientCAs = k.roots
 			conn := hello.Conn
 			c.VerifyConnection = func(cs tls.ConnectionState) error {
 				return m.verifyPeer(Peer{Conn: conn, State: cs}, check)
@@ -201,7 +313,7 @@ func (m *Material) MutualServerConfig(check PeerCheck) *tls.Config {
 // internal listeners, toward the enterprise's own servers.
 func (m *Material) ServerConfig() *tls.Config {
 	c := m.base()
-	c.Certificates = []tls.Certificate{m.cert}
+	c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &m.cur.Load().cert, nil }
 	return c
 }
 
@@ -211,10 +323,9 @@ func (m *Material) ServerConfig() *tls.Config {
 // peer subject, whatever name or address the route used.
 func (m *Material) ClientConfig(check PeerCheck) *tls.Config {
 	c := m.base()
-	cert := m.cert
-	// GetClientCertificate, not Certificates: always present ours, even when the server's list
-	// of acceptable CAs does not name our issuer.
-	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	// GetClientCertificate, not Certificates: always present ours (the current one), even when
+	// the server's list of acceptable CAs does not name our issuer.
+	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &m.cur.Load().cert, nil }
 	c.InsecureSkipVerify = true // replaced by VerifyConnection, which checks the chain
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
 		return m.verifyPeer(Peer{State: cs}, check)
@@ -223,3 +334,6 @@ func (m *Material) ClientConfig(check PeerCheck) *tls.Config {
 	// route to an IP literal means.
 	return c
 }
+
+// Options are the files and settings the material was loaded with; zero when built by New.
+func (m *Material) Options() Options { return m.opts }

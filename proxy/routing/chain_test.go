@@ -1,8 +1,10 @@
 package routing
 
 import (
+	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 )
@@ -27,8 +29,10 @@ func TestChain(t *testing.T) {
 		routes  []api.StaticRoute
 		srv     map[string][]SRVRecord
 		srvErr  map[string]error
-		want    []string // next hops
-		calls   []string // DNS lookups, in order
+		addrErr map[string]error
+		retry   time.Duration // the decision's RetryAfter
+		want    []string      // next hops
+		calls   []string      // DNS lookups, in order
 		status  int
 		reason  string
 		outcome []string // "step domain outcome" per explained step
@@ -76,11 +80,12 @@ func TestChain(t *testing.T) {
 			outcome: []string{"federated aol.com matched", "static aol.com none", "srv aol.com matched"},
 		},
 		{
-			name: "AOL default domain: nothing found is 404 after two steps", domain: "aol.com",
+			name: "AOL default domain: a DNS timeout is 503 after two steps", domain: "aol.com",
 			srvErr:  map[string]error{"aol.com": &DNSError{Name: "_sipfederationtls._tcp.aol.com", Type: "SRV", Err: ErrTimeout}},
 			calls:   []string{"srv aol.com"},
-			status:  404,
-			reason:  "no route to aol.com: static aol.com: no match; srv aol.com: timeout",
+			status:  503,
+			retry:   DefaultRetryAfter,
+			reason:  "DNS failed for aol.com, try again later: static aol.com: no match; srv aol.com: timeout",
 			outcome: []string{"federated aol.com matched", "static aol.com none", "srv aol.com error"},
 		},
 		{
@@ -93,10 +98,28 @@ func TestChain(t *testing.T) {
 		},
 		{
 			name: "AOL: nothing found is 404 naming the four steps", domain: "hosteddomain.com",
-			srvErr: map[string]error{"aol.com": &DNSError{Type: "SRV", Err: ErrSERVFAIL}},
+			srvErr: map[string]error{"aol.com": &DNSError{Type: "SRV", Err: ErrNoRecords}},
 			calls:  []string{"srv hosteddomain.com", "srv aol.com"},
 			status: 404,
-			reason: "no route to hosteddomain.com: static hosteddomain.com: no match; srv hosteddomain.com: NXDOMAIN; static aol.com: no match; srv aol.com: SERVFAIL",
+			reason: "no route to hosteddomain.com: static hosteddomain.com: no match; srv hosteddomain.com: NXDOMAIN; static aol.com: no match; srv aol.com: no records",
+		},
+		{
+			name: "AOL: a SERVFAIL anywhere in the chain makes nothing found a 503", domain: "hosteddomain.com",
+			srvErr: map[string]error{"aol.com": &DNSError{Type: "SRV", Err: ErrSERVFAIL, RetryAfter: 4 * time.Second}},
+			calls:  []string{"srv hosteddomain.com", "srv aol.com"},
+			status: 503,
+			retry:  4 * time.Second,
+			reason: "DNS failed for hosteddomain.com, try again later: static hosteddomain.com: no match; srv hosteddomain.com: NXDOMAIN; static aol.com: no match; srv aol.com: SERVFAIL",
+		},
+		{
+			name: "lync: a refused SRV lookup is 503, the soonest retry wins", domain: "lyncpartner.com",
+			routes:  []api.StaticRoute{rt("n", ".com.lyncpartner", "edge.lyncpartner.com")},
+			srvErr:  map[string]error{"lyncpartner.com": &DNSError{Type: "SRV", Err: ErrRefused, RetryAfter: 9 * time.Second}},
+			addrErr: map[string]error{"edge.lyncpartner.com": &DNSError{Type: "A/AAAA", Err: ErrTimeout, RetryAfter: 300 * time.Millisecond}},
+			calls:   []string{"addrs edge.lyncpartner.com", "srv lyncpartner.com"},
+			status:  503,
+			retry:   time.Second, // whole seconds, at least one
+			reason:  "DNS failed for lyncpartner.com, try again later: static lyncpartner.com: next hop timeout; srv lyncpartner.com: REFUSED",
 		},
 		{
 			name: "AOL: a block route for the default domain answers 403", domain: "hosteddomain.com",
@@ -119,6 +142,13 @@ func TestChain(t *testing.T) {
 			want:    []string{"sip.lyncpartner.com@198.51.100.7:5061", "sip.lyncpartner.com@[2001:db8::7]:5061"},
 			calls:   []string{"srv lyncpartner.com", "addrs sip.lyncpartner.com"},
 			outcome: []string{"federated lyncpartner.com matched", "static lyncpartner.com none", "srv lyncpartner.com matched"},
+		},
+		{
+			name: "lync: an error the DNS implementation does not classify is an answer: 404", domain: "lyncpartner.com",
+			srvErr: map[string]error{"lyncpartner.com": errors.New("no such partner")},
+			calls:  []string{"srv lyncpartner.com"},
+			status: 404,
+			reason: "no route to lyncpartner.com: static lyncpartner.com: no match; srv lyncpartner.com: no such partner",
 		},
 		{
 			name: "lync: never falls back to the default federation routing domain", domain: "lyncpartner.com",
@@ -148,14 +178,17 @@ func TestChain(t *testing.T) {
 				for k, v := range tc.srvErr {
 					z.srvErr[k] = v
 				}
+				for k, v := range tc.addrErr {
+					z.addrErr[k] = v
+				}
 				z.addrs["sip.lyncpartner.com"] = addrs("198.51.100.7", "2001:db8::7")
 				return z
 			}
 
 			z := newDNS()
 			d := decide(t, s, z, tc.user, tc.domain)
-			if d.Status != tc.status || d.Reason != tc.reason {
-				t.Fatalf("status %d %q, want %d %q", d.Status, d.Reason, tc.status, tc.reason)
+			if d.Status != tc.status || d.Reason != tc.reason || d.RetryAfter != tc.retry {
+				t.Fatalf("status %d %q retry after %v, want %d %q %v", d.Status, d.Reason, d.RetryAfter, tc.status, tc.reason, tc.retry)
 			}
 			if got := hops(d); tc.status == 0 && !slices.Equal(got, tc.want) {
 				t.Fatalf("next hops\n got %v\nwant %v", got, tc.want)
@@ -170,7 +203,7 @@ func TestChain(t *testing.T) {
 			// Explain runs the same chain: same answer, same lookups, and says what each step did.
 			z = newDNS()
 			ex := s.Explain(t.Context(), z, Request{User: tc.user, Domain: tc.domain})
-			if ex.Status != tc.status || len(ex.NextHops) != len(d.NextHops) || ex.Revision != 7 {
+			if ex.Status != tc.status || len(ex.NextHops) != len(d.NextHops) || ex.Revision != 7 || ex.RetryAfter != int(tc.retry/time.Second) {
 				t.Fatalf("explanation differs from the decision: %+v", ex)
 			}
 			if tc.status != 0 && ex.Reason != tc.reason {

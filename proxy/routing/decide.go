@@ -1,8 +1,10 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"strings"
+	"time"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 )
@@ -12,12 +14,17 @@ import (
 // allocate. A Decision is not safe for concurrent use.
 type Decision struct {
 	// Status is 0 when NextHops should be tried, in order, else the SIP status to answer: 403 (not
-	// a federated domain, or a block route), 404 (no step of the chain found a next hop).
+	// a federated domain, or a block route), 404 (no step of the chain found a next hop, and DNS
+	// said so: NXDOMAIN or no records), 503 (no step found a next hop and a DNS lookup failed
+	// for a while: SERVFAIL, timeout, refusal; the partner may well exist).
 	Status int
-	// Reason says why Status is not 0, fit for a Warning header: for 404 it names every step
-	// tried and what it came to.
-	Reason   string
-	NextHops []NextHop
+	// Reason says why Status is not 0, fit for a Warning header: for 404 and 503 it names every
+	// step tried and what it came to.
+	Reason string
+	// RetryAfter is set with Status 503: when to try again, the time until DNS is asked again
+	// after the temporary failure (the relay's Retry-After). 0 otherwise.
+	RetryAfter time.Duration
+	NextHops   []NextHop
 	// Steps is filled only by Explain.
 	Steps []api.RouteStep
 
@@ -26,6 +33,21 @@ type Decision struct {
 	srv    []SRVRecord // scratch: SRV records while they are ordered
 	tried  [4]tried    // the chain's steps and what they came to, for a 404's Reason
 	ntried int
+	// dnsTemporary: a lookup of the chain failed temporarily; dnsRetry is the soonest such a
+	// failure leaves the resolver's cache (0: unknown).
+	dnsTemporary bool
+	dnsRetry     time.Duration
+}
+
+// noteDNS records a failed lookup of the chain: a temporary failure turns a 404 into a 503.
+func (d *Decision) noteDNS(err error) {
+	if !TemporaryDNSError(err) {
+		return
+	}
+	d.dnsTemporary = true
+	if r := retryAfter(err); r > 0 && (d.dnsRetry == 0 || r < d.dnsRetry) {
+		d.dnsRetry = r
+	}
 }
 
 // tried is one step of the chain and what it came to.
@@ -35,7 +57,8 @@ type tried struct {
 
 // Reset empties d for reuse, keeping its capacity.
 func (d *Decision) Reset() {
-	d.Status, d.Reason = 0, ""
+	d.Status, d.Reason, d.RetryAfter = 0, "", 0
+	d.dnsTemporary, d.dnsRetry = false, 0
 	d.NextHops = d.NextHops[:0]
 	d.Steps = d.Steps[:0]
 	d.trace = false
@@ -133,6 +156,12 @@ func (s *Snapshot) decide(ctx context.Context, dns DNS, req Request, d *Decision
 			return
 		}
 	}
+	if d.dnsTemporary {
+		d.Status, d.Reason = 503, dnsFailureReason(domain, d.tried[:d.ntried])
+		// At least a second: Retry-After is in whole seconds, and 0 would invite a retry now.
+		d.RetryAfter = max(cmp.Or(d.dnsRetry, DefaultRetryAfter), time.Second)
+		return
+	}
 	d.Status, d.Reason = 404, notFoundReason(domain, d.tried[:d.ntried])
 }
 
@@ -146,10 +175,18 @@ func stepName(kind int) string {
 // notFoundReason names every step tried: "no route to x.com: static x.com: no match; srv x.com:
 // NXDOMAIN". It goes into a Warning header, so it holds no double quote.
 func notFoundReason(domain string, steps []tried) string {
+	return stepsReason("no route to "+domain+": ", steps)
+}
+
+// dnsFailureReason is a 503's Reason: "DNS failed for x.com, try again later: static x.com: no
+// match; srv x.com: SERVFAIL".
+func dnsFailureReason(domain string, steps []tried) string {
+	return stepsReason("DNS failed for "+domain+", try again later: ", steps)
+}
+
+func stepsReason(prefix string, steps []tried) string {
 	var b strings.Builder
-	b.WriteString("no route to ")
-	b.WriteString(domain)
-	b.WriteString(": ")
+	b.WriteString(prefix)
 	for i, t := range steps {
 		if i > 0 {
 			b.WriteString("; ")

@@ -1,18 +1,24 @@
 package routing
 
-import "github.com/sipfed/terraform-provider-sip/internal/api"
+import (
+	"time"
+
+	"github.com/sipfed/terraform-provider-sip/internal/api"
+)
 
 // explanation turns a traced decision into what GET /v1/route answers. URI is left to the caller,
 // which parsed it.
 func (s *Snapshot) explanation(req Request, d *Decision) api.RouteExplanation {
 	ex := api.RouteExplanation{
-		User:     req.User,
-		Domain:   normalizeName(req.Domain),
-		Status:   d.Status,
-		Reason:   d.Reason,
-		Steps:    d.Steps,
-		NextHops: make([]api.RouteNextHop, 0, len(d.NextHops)),
-		Revision: s.revision,
+		User:   req.User,
+		Domain: normalizeName(req.Domain),
+		Status: d.Status,
+		Reason: d.Reason,
+		// Whole seconds, rounded up: Retry-After 0 would invite an immediate retry.
+		RetryAfter: int((d.RetryAfter + time.Second - 1) / time.Second),
+		Steps:      d.Steps,
+		NextHops:   make([]api.RouteNextHop, 0, len(d.NextHops)),
+		Revision:   s.revision,
 	}
 	if ex.Steps == nil {
 		ex.Steps = []api.RouteStep{}

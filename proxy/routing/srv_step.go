@@ -30,6 +30,7 @@ func (s *Snapshot) srvStep(ctx context.Context, dns DNS, domain string, d *Decis
 		step = &d.Steps[len(d.Steps)-1]
 	}
 	if err != nil {
+		d.noteDNS(err)
 		code := DNSErrorCode(err)
 		if step != nil {
 			step.Outcome, step.DNSError, step.Detail, step.Cached = api.OutcomeError, code, err.Error(), dnsErrorCached(err)
@@ -67,6 +68,7 @@ func (s *Snapshot) srvStep(ctx context.Context, dns DNS, domain string, d *Decis
 		if len(addrs) == 0 {
 			a, err := lookupAddrs(ctx, dns, target)
 			if err != nil {
+				d.noteDNS(err)
 				failure = firstNonEmpty(failure, "target "+DNSErrorCode(err))
 				if step != nil {
 					step.Detail = joinDetail(step.Detail, "target "+target+": "+err.Error())

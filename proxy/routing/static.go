@@ -78,6 +78,16 @@ func newRoute(id string, in *api.StaticRoute) *route {
 	} else {
 		r.pattern = lower(in.DestinationPattern)
 	}
+	// The API's own rule, not only what the index can hold: a route stored by another version,
+	// a restore or another cluster node with a pattern the API refuses must not route
+	// (FuzzDestinationPattern found user patterns with bytes the API refuses routing).
+	routeType := api.RouteTypeDomain
+	if r.has(flagUser) {
+		routeType = api.RouteTypeUser
+	}
+	if api.ValidateDestinationPattern("destination_pattern", routeType, in.DestinationPattern) != nil {
+		return nil
+	}
 	if _, _, ok := r.parsePattern(); !ok {
 		return nil
 	}

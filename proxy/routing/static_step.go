@@ -124,6 +124,7 @@ func (w *walk) addRoutes(p *pattern) {
 			step.Cached = false
 		}
 		if err != nil {
+			d.noteDNS(err)
 			code := DNSErrorCode(err)
 			if w.dnsErr == "" {
 				w.dnsErr = code

@@ -20,7 +20,7 @@ import (
 // in the data directory.
 func openStore(ctx context.Context, cfg Config, reg prometheus.Registerer) (store.Store, *etcd.Store, error) {
 	if cfg.Etcd == nil {
-		st, err := bolt.Open(cfg.DataDir, bolt.Options{})
+		st, err := bolt.Open(cfg.DataDir, bolt.Options{Log: cfg.Log})
 		return st, nil, err
 	}
 	ec := *cfg.Etcd

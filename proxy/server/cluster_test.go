@@ -108,8 +108,8 @@ func status(err error) int {
 	return 0
 }
 
-// readyz reads a node's /readyz.
-func readyz(t *testing.T, n *node) (int, map[string]any) {
+// nodeReadyz reads a node's /readyz.
+func nodeReadyz(t *testing.T, n *node) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.Get(n.Endpoint + "/readyz")
 	if err != nil {
@@ -358,7 +358,7 @@ func TestClusterSurvivesEtcdKilled(t *testing.T) {
 		t.Fatalf("edge got %d MESSAGEs, want 3", edge.got.Load())
 	}
 	eventually(t, 10*time.Second, "node 1 reports etcd unreachable", func() bool {
-		code, body := readyz(t, nodes[0])
+		code, body := nodeReadyz(t, nodes[0])
 		return code == http.StatusOK && body["store_reachable"] == false &&
 			strings.Contains(fmt.Sprint(body["store_detail"]), "writes answer 503") &&
 			metric(t, nodes[0], "sipfed_cluster_store_reachable") == "0"
@@ -383,7 +383,7 @@ func TestClusterSurvivesEtcdKilled(t *testing.T) {
 		}
 	}
 	eventually(t, 10*time.Second, "node 1 reports etcd reachable", func() bool {
-		_, body := readyz(t, nodes[0])
+		_, body := nodeReadyz(t, nodes[0])
 		return body["store_reachable"] == true && metric(t, nodes[0], "sipfed_cluster_store_reachable") == "1"
 	})
 }
@@ -427,7 +427,7 @@ func TestClusterNodePartitionedAndRestartedCatchUp(t *testing.T) {
 		t.Fatalf("write through the partitioned node: %v, want 503", err)
 	}
 	eventually(t, 10*time.Second, "node 3 says it is cut off", func() bool {
-		_, body := readyz(t, n3)
+		_, body := nodeReadyz(t, n3)
 		return body["store_reachable"] == false
 	})
 	eventually(t, 20*time.Second, "the others stop listing node 3 once its lease lapses", func() bool {
@@ -442,7 +442,7 @@ func TestClusterNodePartitionedAndRestartedCatchUp(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "node 3 registered again and reachable", func() bool {
 		c, err := n1.Client.GetCluster(ctx)
-		_, body := readyz(t, n3)
+		_, body := nodeReadyz(t, n3)
 		return err == nil && len(c.Nodes) == 3 && body["store_reachable"] == true
 	})
 
@@ -476,7 +476,7 @@ func TestClusterNodeWithDisagreeingFlagsIsNotReady(t *testing.T) {
 	odd := startNode(t, srv.Endpoints(), prefix, "imp4.example.com", servertest.WithConfig(func(c *server.Config) {
 		c.Routing.LocalDomains = []string{"example.com", "other.example"}
 	}))
-	code, body := readyz(t, odd)
+	code, body := nodeReadyz(t, odd)
 	if code != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(body["status"]), "--local-domain example.com,other.example differs from the cluster's example.com") {
 		t.Fatalf("disagreeing node: /readyz %d %v", code, body)
 	}
@@ -484,7 +484,7 @@ func TestClusterNodeWithDisagreeingFlagsIsNotReady(t *testing.T) {
 		t.Fatal("the node_ready metric does not say so")
 	}
 	eventually(t, 5*time.Second, "the others see node 4 and stay ready", func() bool {
-		code, _ := readyz(t, nodes[0])
+		code, _ := nodeReadyz(t, nodes[0])
 		c, err := nodes[0].Client.GetCluster(context.Background())
 		if code != http.StatusOK || err != nil || len(c.Nodes) != 4 {
 			return false
@@ -518,7 +518,7 @@ func TestClusterRefusesADuplicateNodeFQDN(t *testing.T) {
 	if took := time.Since(start); took < cfg.ClusterLeaseTTL {
 		t.Fatalf("refused after %v, before a crashed predecessor's lease could lapse", took)
 	}
-	if code, _ := readyz(t, nodes[1]); code != http.StatusOK {
+	if code, _ := nodeReadyz(t, nodes[1]); code != http.StatusOK {
 		t.Fatalf("the running imp2 is not ready any more: %d", code)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 // SingletonKey is the store key of the singleton kinds (routing FQDN, federation service).
@@ -119,7 +120,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case errors.Is(err, store.ErrClosed):
 			return err
 		default:
-			s.log.Error("store watch ended; reloading", "error", err, "retry_in", backoff)
+			s.log.Error("store watch ended; reloading", telemetry.KeyError, err, telemetry.KeyRetryIn, backoff)
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -213,7 +214,7 @@ func (s *Syncer) publish(snap *routing.Snapshot, start time.Time) {
 	if s.OnSwap != nil {
 		s.OnSwap(snap, took)
 	}
-	s.log.Debug("snapshot swapped", "revision", snap.Revision(), "build", took)
+	s.log.Debug("snapshot swapped", telemetry.KeyRevision, snap.Revision(), telemetry.KeyDuration, took)
 }
 
 // apply sets (value != nil) or removes (value == nil) one object in cfg.

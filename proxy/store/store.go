@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -130,6 +131,15 @@ type Store interface {
 	// closes when the watch ends; Err on the returned Watch says why.
 	Watch(ctx context.Context, fromRevision uint64) (*Watch, error)
 	Close() error
+}
+
+// Backuper is a store that can copy itself while it serves: the admin API's backup endpoint
+// streams the copy. A backend without a file of its own (etcd has its own snapshots) need not be
+// one.
+type Backuper interface {
+	// Backup writes a consistent copy of the whole store, as of one revision, to w. begin is
+	// called once before the first byte with the copy's size in bytes and its revision.
+	Backup(ctx context.Context, w io.Writer, begin func(size int64, revision uint64)) (int64, error)
 }
 
 // Watch is a running watch.

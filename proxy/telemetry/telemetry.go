@@ -3,9 +3,10 @@
 // from the API field to the log key to the metric label (`protocol`, never `transport`), so a
 // dashboard query and a log search use the same word.
 //
-// The metrics convention: each package builds its collectors with NewCounter/NewGauge/... under
-// namespace "sipfed" and a subsystem of its own, on a registry it is given (never the global
-// one), and returns registration errors instead of panicking.
+// The metrics convention: each package builds its collectors from the Metric* names declared
+// here (namespace "sipfed", then the package's subsystem), with the constructors below, on a
+// registry it is given (never the global one), and returns registration errors instead of
+// panicking.
 package telemetry
 
 import (
@@ -74,7 +75,153 @@ const (
 	KeyFile           = "file"
 	KeyNode           = "node"
 	KeyCount          = "count"
+	// KeyPanic is the value a recovered panic carried; KeyStack its goroutine stack.
+	KeyPanic = "panic"
+	KeyStack = "stack"
+	// KeyRetryIn is how long until a retry, a duration.
+	KeyRetryIn = "retry_in"
+	// KeyAdminAddr is the admin API's listen address, host:port.
+	KeyAdminAddr = "admin_addr"
+	KeyDataDir   = "data_dir"
+	// KeyNodeFQDN is this node's own name (--node-fqdn).
+	KeyNodeFQDN = "node_fqdn"
+	// KeySignal is the name of an operating-system signal, e.g. "terminated", "hangup".
+	KeySignal = "signal"
+	// KeyCause is what asked for a stop: a signal's name ("terminated", "interrupt"), "closed",
+	// or a component that failed.
+	KeyCause = "cause"
+	// KeyIdentities are the RFC 5922 identities of the proxy's own certificate, comma-separated
+	// (a peer's are KeyPeerIdentities).
+	KeyIdentities = "identities"
+	// KeyNotAfter is a certificate's expiry time (RFC 3339); KeyCANotAfter the earliest expiry of
+	// the CA bundle.
+	KeyNotAfter   = "not_after"
+	KeyCANotAfter = "ca_not_after"
+	// KeyTokens is how many admin tokens are loaded.
+	KeyTokens = "tokens"
+	// KeyAdminRequests and KeySIPTransactions count what a shutdown drained.
+	KeyAdminRequests   = "admin_requests"
+	KeySIPTransactions = "sip_transactions"
+	// KeyBound is a configured upper bound (a duration), e.g. --shutdown-timeout.
+	KeyBound = "bound"
 )
+
+// Metric names, whole (namespace_subsystem_name), as a dashboard or an alert queries them. Every
+// metric the proxy exports is declared here: a test walks a running proxy's registry and refuses
+// any other name. Labels are the Label* constants below.
+const (
+	// SIP core (relay): requests and responses by direction.
+	MetricSIPRequests  = "sipfed_sip_requests_total"  // {direction}
+	MetricSIPResponses = "sipfed_sip_responses_total" // {direction, class}: final responses sent upstream
+	MetricSIPFailovers = "sipfed_sip_failovers_total" // {reason}
+	MetricSIPShed      = "sipfed_sip_shed_total"      // requests answered 503 for overload
+	MetricSIPOverload  = "sipfed_sip_overloaded"      // 1 while shedding
+	MetricSIPInFlight  = "sipfed_sip_inflight_transactions"
+	// MetricSIPTransactionDuration is the latency of a SIP transaction through the proxy, from
+	// request in to final response out, as a histogram {direction, protocol}.
+	MetricSIPTransactionDuration = "sipfed_sip_transaction_duration_seconds"
+
+	// TLS: handshakes and the proxy's own certificate material.
+	MetricTLSHandshakeFailures = "sipfed_tls_handshake_failures_total" // {side, reason}
+	// MetricTLSCertificateExpiry is the Unix time the proxy's certificate (--tls-cert) expires.
+	MetricTLSCertificateExpiry = "sipfed_tls_certificate_expiry_timestamp_seconds"
+	// MetricTLSCAExpiry is the Unix time the first certificate of the CA bundle (--tls-ca) expires.
+	MetricTLSCAExpiry = "sipfed_tls_ca_expiry_timestamp_seconds"
+	MetricTLSReloads  = "sipfed_tls_reloads_total" // {result}: SIGHUP reloads of cert, key and CA
+
+	// DNS discovery.
+	MetricDNSLookups          = "sipfed_dns_lookups_total" // {type, result}
+	MetricDNSExchangeDuration = "sipfed_dns_exchange_duration_seconds"
+	MetricDNSTruncated        = "sipfed_dns_truncated_total"
+	MetricDNSCacheEntries     = "sipfed_dns_cache_entries"
+
+	// Admin API.
+	MetricAdminRequests        = "sipfed_admin_requests_total"           // {method, path, status}
+	MetricAdminRequestDuration = "sipfed_admin_request_duration_seconds" // {method, path}
+	MetricAdminInFlight        = "sipfed_admin_requests_in_flight"
+	MetricAdminTokenReloads    = "sipfed_admin_token_reloads_total" // {result}
+	MetricAdminTokens          = "sipfed_admin_tokens"
+
+	// Routing snapshot.
+	MetricSnapshotBuildDuration = "sipfed_snapshot_build_duration_seconds"
+	MetricSnapshotRevision      = "sipfed_snapshot_revision"
+
+	// The etcd store: writes retried because another node wrote first; writes whose answer was
+	// lost, by what checking found (result: ResultCommitted, ResultNotCommitted, ResultUnknown);
+	// interruptions of the configuration watch.
+	MetricStoreWriteConflicts = "sipfed_store_write_conflicts_total"
+	MetricStoreLostWrites     = "sipfed_store_lost_writes_total" // {result}
+	MetricStoreWatchRestarts  = "sipfed_store_watch_restarts_total"
+
+	// The cluster (etcd): 1 while etcd answers this node, 0 while it is cut off (routing by the
+	// last snapshot, writes answering 503); the nodes registered; 1 while this node's flags agree
+	// with the cluster's; times its registration was lost and made again.
+	MetricClusterStoreReachable   = "sipfed_cluster_store_reachable"
+	MetricClusterNodes            = "sipfed_cluster_nodes"
+	MetricClusterNodeReady        = "sipfed_cluster_node_ready"
+	MetricClusterRegistrationLost = "sipfed_cluster_registration_lost_total"
+)
+
+// Metrics declares every metric with its labels, in order: a test checks that what a running
+// proxy registers has exactly these.
+var Metrics = map[string][]string{
+	MetricSIPRequests:            {LabelDirection},
+	MetricSIPResponses:           {LabelDirection, LabelClass},
+	MetricSIPFailovers:           {LabelReason},
+	MetricSIPShed:                nil,
+	MetricSIPOverload:            nil,
+	MetricSIPInFlight:            nil,
+	MetricSIPTransactionDuration: {LabelDirection, LabelProtocol},
+
+	MetricTLSHandshakeFailures: {LabelSide, LabelReason},
+	MetricTLSCertificateExpiry: nil,
+	MetricTLSCAExpiry:          nil,
+	MetricTLSReloads:           {LabelResult},
+
+	MetricDNSLookups:          {LabelType, LabelResult},
+	MetricDNSExchangeDuration: {LabelProtocol},
+	MetricDNSTruncated:        nil,
+	MetricDNSCacheEntries:     nil,
+
+	MetricAdminRequests:        {LabelMethod, LabelPath, LabelStatus},
+	MetricAdminRequestDuration: {LabelMethod, LabelPath},
+	MetricAdminInFlight:        nil,
+	MetricAdminTokenReloads:    {LabelResult},
+	MetricAdminTokens:          nil,
+
+	MetricSnapshotBuildDuration: nil,
+	MetricSnapshotRevision:      nil,
+
+	MetricStoreWriteConflicts: nil,
+	MetricStoreLostWrites:     {LabelResult},
+	MetricStoreWatchRestarts:  nil,
+
+	MetricClusterStoreReachable:   nil,
+	MetricClusterNodes:            nil,
+	MetricClusterNodeReady:        nil,
+	MetricClusterRegistrationLost: nil,
+}
+
+// Metric labels. Where a label and a log key mean the same, they are the same word.
+const (
+	LabelDirection = KeyDirection
+	LabelSide      = KeySide
+	LabelProtocol  = KeyProtocol
+	LabelReason    = KeyReason
+	LabelMethod    = KeyMethod
+	LabelStatus    = KeyStatus
+	LabelPath      = KeyPath
+	// LabelClass is a SIP status class: 1xx ... 6xx.
+	LabelClass = "class"
+	// LabelResult is what an operation came to: ResultOK, ResultError, or a DNS result.
+	LabelResult = "result"
+	// LabelType is a DNS record type: SRV, A, AAAA.
+	LabelType = "type"
+)
+
+// Labels lists every declared label name.
+var Labels = []string{LabelDirection, LabelSide, LabelProtocol, LabelReason, LabelMethod, LabelStatus,
+	LabelPath, LabelClass, LabelResult, LabelType}
 
 // Label and log values.
 const (
@@ -83,6 +230,14 @@ const (
 
 	SideInternal = "internal"
 	SideExternal = "external"
+
+	ResultOK    = "ok"
+	ResultError = "error"
+
+	// What checking a write whose answer was lost found.
+	ResultCommitted    = "committed"
+	ResultNotCommitted = "not_committed"
+	ResultUnknown      = "unknown"
 )
 
 // Register registers collectors on reg, joining the errors; a nil reg registers nothing (the
@@ -98,4 +253,41 @@ func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Constructors from a declared name: the name is whole, so Namespace and Subsystem stay empty.
+
+// NewCounter makes a counter called name.
+func NewCounter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+// NewCounterVec makes a counter vector called name with these labels.
+func NewCounterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+// NewGauge makes a gauge called name.
+func NewGauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+}
+
+// NewGaugeFunc makes a gauge called name whose value f gives at each scrape.
+func NewGaugeFunc(name, help string, f func() float64) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+}
+
+// NewHistogram makes a histogram called name.
+func NewHistogram(name, help string, buckets []float64) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+}
+
+// NewHistogramVec makes a histogram vector called name with these labels.
+func NewHistogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+}
+
+// NewDesc describes a metric called name that a custom collector emits.
+func NewDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
 }

@@ -109,8 +109,8 @@ func TestStoreCommandRefusesBadArguments(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"store"}, "usage"},
-		{[]string{"store", "merge"}, "unknown command"},
+		{[]string{"store"}, "store needs a subcommand"},
+		{[]string{"store", "merge"}, "unknown subcommand"},
 		{[]string{"store", "copy", "--from", "/data", "--to", "etcd:http://127.0.0.1:1"}, "bolt:DATA-DIR"},
 		{[]string{"store", "copy", "--from", "bolt:/data", "--to", "http://127.0.0.1:1"}, "etcd:URL"},
 	} {

@@ -1,5 +1,6 @@
 // Command sipfed-proxy is the SIP federation proxy: `serve` runs it, `route` asks a running proxy
-// to explain a routing decision.
+// to explain a routing decision, `health` whether it is ready, `store` checks, backs up and
+// restores its embedded store.
 package main
 
 import (
@@ -11,8 +12,12 @@ const usage = `sipfed-proxy: a SIP federation proxy configured through its REST 
 
 Usage:
   sipfed-proxy serve [flags]        run the proxy (sipfed-proxy serve -h for flags)
-  sipfed-proxy route [flags] URI    explain how a running proxy routes a SIP URI
-  sipfed-proxy store copy --from bolt:DIR --to etcd:URL   move a single node's configuration into a cluster
+  sipfed-proxy route [flags] URI    explain how a running proxy routes a SIP URI (exit 1 unless routed)
+  sipfed-proxy health [flags]       exit 0 when a running proxy is ready (GET /readyz), else 1
+  sipfed-proxy store check|backup|restore [flags]
+                                    check, back up or restore the embedded store
+  sipfed-proxy store copy --from bolt:DIR --to etcd:URL
+                                    move a single node's configuration into a cluster on etcd
   sipfed-proxy version              print the version
 `
 
@@ -30,8 +35,10 @@ func main() {
 		err = serve(os.Args[2:])
 	case "route":
 		err = route(os.Args[2:], os.Stdout)
+	case "health":
+		err = health(os.Args[2:], os.Stdout)
 	case "store":
-		err = storeCommand(os.Args[2:], os.Stdout)
+		err = storeCmd(os.Args[2:], os.Stdout)
 	case "version":
 		fmt.Println(version)
 	case "-h", "--help", "help":

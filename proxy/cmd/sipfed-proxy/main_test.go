@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +37,7 @@ func TestMain(m *testing.M) {
 type proxyProcess struct {
 	cmd      *exec.Cmd
 	endpoint string
-	stderr   *strings.Builder
+	stderr   *logBuffer
 	exited   chan struct{}
 }
 
@@ -54,10 +56,16 @@ func writeTokenFile(t *testing.T, dir string) string {
 func startProxy(t *testing.T, args ...string) *proxyProcess {
 	t.Helper()
 	addr := freePort(t)
-	args = append([]string{"serve", "--admin-addr", addr, "--node-fqdn", "imp1.example.com", "--local-domain", "example.com"}, args...)
+	return startProxyArgs(t, "http://"+addr,
+		append([]string{"serve", "--admin-addr", addr, "--node-fqdn", "imp1.example.com", "--local-domain", "example.com"}, args...))
+}
+
+// startProxyArgs runs `sipfed-proxy args...` and waits until endpoint/readyz answers 200.
+func startProxyArgs(t *testing.T, endpoint string, args []string) *proxyProcess {
+	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "SIPFED_PROXY_MAIN="+encodeArgs(args))
-	p := &proxyProcess{cmd: cmd, endpoint: "http://" + addr, stderr: &strings.Builder{}, exited: make(chan struct{})}
+	p := &proxyProcess{cmd: cmd, endpoint: endpoint, stderr: &logBuffer{}, exited: make(chan struct{})}
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +89,8 @@ func startProxy(t *testing.T, args ...string) *proxyProcess {
 			t.Fatalf("proxy exited during start:\n%s", p.stderr)
 		default:
 		}
-		resp, err := http.Get(p.endpoint + "/readyz")
+		// Readiness only: an HTTPS admin API's certificate is the test's, not verified here.
+		resp, err := readinessClient.Get(p.endpoint + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -93,6 +102,26 @@ func startProxy(t *testing.T, args ...string) *proxyProcess {
 	t.Fatalf("proxy not ready within 20s:\n%s", p.stderr)
 	return nil
 }
+
+// logBuffer holds a process's log; tests read it while the process writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var readinessClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 
 func (p *proxyProcess) kill() {
 	if p.cmd.Process != nil {

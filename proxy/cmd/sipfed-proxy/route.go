@@ -16,6 +16,7 @@ import (
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/server"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 // route asks a running proxy how it routes a URI and prints the answer for a person.
@@ -48,6 +49,10 @@ func route(args []string, out io.Writer) error {
 		return err
 	}
 	printExplanation(out, ex)
+	if ex.Status != 0 {
+		// Scripts check the exit status: only a URI the proxy would forward is a success.
+		return fmt.Errorf("%s would not be routed: %d %s", fs.Arg(0), ex.Status, ex.Reason)
+	}
 	return nil
 }
 
@@ -78,10 +83,16 @@ func printExplanation(out io.Writer, ex api.RouteExplanation) {
 	}
 	if ex.Status != 0 {
 		fmt.Fprintf(out, "result: %d %s\n", ex.Status, ex.Reason)
+		if ex.RetryAfter > 0 {
+			fmt.Fprintf(out, "retry_after: %ds (DNS failed for a while; the partner may exist)\n", ex.RetryAfter)
+		}
 		return
 	}
 	fmt.Fprintln(out, "next hops, in order:")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	// The column names are the log keys: next_hop is host:port, next_hop_name the name it was
+	// found under.
+	fmt.Fprintf(tw, "  #\t%s\t%s\t%s\t%s\n", telemetry.KeyNextHop, telemetry.KeyProtocol, telemetry.KeyNextHopName, telemetry.KeyStep)
 	for i, h := range ex.NextHops {
 		via := h.Step
 		if h.RouteID != "" {

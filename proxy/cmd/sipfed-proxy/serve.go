@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/sipfed/terraform-provider-sip/proxy/relay"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/server"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 // stringsFlag is a repeatable flag.
@@ -47,12 +49,22 @@ type serveFlags struct {
 	tls            identity.Options
 	logLevel       string
 	logFormat      string
-	store          storeFlags
+	// Operations: how long a stop may take, and the limits of the admin HTTP server and of DNS.
+	shutdownTimeout  time.Duration
+	adminHTTP        server.AdminHTTP
+	adminLiveTimeout time.Duration
+	dns              discovery.Config
+	// store chooses the embedded store or etcd.
+	store storeFlags
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {
+	return parseServeFlagsInto(flag.NewFlagSet("serve", flag.ContinueOnError), args)
+}
+
+// parseServeFlagsInto defines serve's flags on fs and parses args.
+func parseServeFlagsInto(fs *flag.FlagSet, args []string) (*serveFlags, error) {
 	f := &serveFlags{}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory of the embedded bbolt store")
 	fs.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:7080", "listen address of the admin API")
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file of admin tokens, one per line as name:token (default: env SIPFED_TOKEN, else a generated token in DATA-DIR/admin.token)")
@@ -72,12 +84,39 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.tls.MinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "bound of a graceful stop (SIGTERM): SIP transactions and admin requests in flight get this long to finish")
+	d := server.DefaultAdminHTTP
+	fs.DurationVar(&f.adminHTTP.ReadHeaderTimeout, "admin-read-header-timeout", d.ReadHeaderTimeout, "admin API: time to receive a request's headers")
+	fs.DurationVar(&f.adminHTTP.ReadTimeout, "admin-read-timeout", d.ReadTimeout, "admin API: time to receive a whole request, body included")
+	fs.DurationVar(&f.adminHTTP.WriteTimeout, "admin-write-timeout", d.WriteTimeout, "admin API: time to send a response (keep it above the longest /debug/pprof profile)")
+	fs.DurationVar(&f.adminHTTP.IdleTimeout, "admin-idle-timeout", d.IdleTimeout, "admin API: how long an idle keep-alive connection stays open")
+	fs.IntVar(&f.adminHTTP.MaxHeaderBytes, "admin-max-header-bytes", d.MaxHeaderBytes, "admin API: largest request header block, in bytes (431 past it)")
+	fs.DurationVar(&f.adminLiveTimeout, "admin-live-timeout", admin.DefaultLiveTimeout, "admin API: how long a write waits for its change to be live in routing (then 503, committed)")
+	fs.DurationVar(&f.dns.Timeout, "dns-timeout", discovery.DefaultTimeout, "DNS: bound of one query to one server")
+	fs.DurationVar(&f.dns.NegativeTTL, "dns-negative-ttl", discovery.DefaultNegativeTTL, "DNS: how long a failure (SERVFAIL, timeout, refusal; NXDOMAIN without SOA) is cached; a 503's Retry-After")
+	fs.DurationVar(&f.dns.MaxNegativeTTL, "dns-max-negative-ttl", discovery.DefaultMaxNegativeTTL, "DNS: cap of the negative TTL a SOA gives NXDOMAIN and no-records answers")
+	fs.DurationVar(&f.dns.MaxTTL, "dns-max-ttl", discovery.DefaultMaxTTL, "DNS: cap of how long an answer is cached, whatever its TTL")
+	fs.IntVar(&f.dns.CacheSize, "dns-cache-size", discovery.DefaultCacheSize, "DNS: most answers cached (SRV, A and AAAA apart); the least recently used go first")
 	f.store.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	for name, d := range map[string]time.Duration{"--shutdown-timeout": f.shutdownTimeout,
+		"--admin-read-header-timeout": f.adminHTTP.ReadHeaderTimeout, "--admin-read-timeout": f.adminHTTP.ReadTimeout,
+		"--admin-write-timeout": f.adminHTTP.WriteTimeout, "--admin-idle-timeout": f.adminHTTP.IdleTimeout,
+		"--admin-live-timeout": f.adminLiveTimeout, "--dns-timeout": f.dns.Timeout, "--dns-negative-ttl": f.dns.NegativeTTL,
+		"--dns-max-negative-ttl": f.dns.MaxNegativeTTL, "--dns-max-ttl": f.dns.MaxTTL} {
+		if d <= 0 {
+			return nil, fmt.Errorf("%s %v: must be positive", name, d)
+		}
+	}
+	for name, n := range map[string]int{"--admin-max-header-bytes": f.adminHTTP.MaxHeaderBytes, "--dns-cache-size": f.dns.CacheSize} {
+		if n <= 0 {
+			return nil, fmt.Errorf("%s %d: must be positive", name, n)
+		}
 	}
 	return f, nil
 }
@@ -96,22 +135,46 @@ func serve(args []string) error {
 	}
 	// sipgo logs through a package-wide logger, at Warn for routine connection bookkeeping; only
 	// its errors reach an operator's log.
-	sip.SetDefaultLogger(slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "sipgo"))
+	sip.SetDefaultLogger(slog.New(minLevel{log.Handler(), slog.LevelError}).With(telemetry.KeyComponent, "sipgo"))
 	cfg, err := f.config(log)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	srv, err := server.Start(ctx, cfg)
+	// From here on SIGHUP reloads and SIGTERM stops gracefully; signals that come while the
+	// proxy starts wait in the channel.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	srv, err := server.Start(context.Background(), cfg)
 	if err != nil {
 		return err
 	}
-	return srv.Wait(ctx)
+	return run(srv, sigs, log)
+}
+
+// run serves until a stop signal or a failed component, reloading on SIGHUP.
+func run(srv *server.Server, sigs chan os.Signal, log *slog.Logger) error {
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("reloading the TLS material and the admin tokens", telemetry.KeySignal, sig.String())
+				_ = srv.Reload() // logged; what failed to load is kept
+				continue
+			}
+			// A second SIGINT or SIGTERM kills at once: the way out of a stop that takes too
+			// long, for a person at a terminal.
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			return srv.Shutdown(sig.String())
+		case err := <-srv.Failed():
+			return errors.Join(err, srv.Shutdown("component failed"))
+		}
+	}
 }
 
 func (f *serveFlags) config(log *slog.Logger) (server.Config, error) {
-	cfg := server.Config{DataDir: f.dataDir, AdminAddr: f.adminAddr, Log: log}
+	cfg := server.Config{DataDir: f.dataDir, AdminAddr: f.adminAddr, Log: log,
+		ShutdownTimeout: f.shutdownTimeout, AdminHTTP: f.adminHTTP, AdminLiveTimeout: f.adminLiveTimeout}
 	tokens, err := loadTokens(f.adminTokenFile)
 	if err != nil {
 		return cfg, err
@@ -159,7 +222,7 @@ func (f *serveFlags) config(log *slog.Logger) (server.Config, error) {
 			return cfg, fmt.Errorf("--admin-addr %s is not a loopback address: serve the admin API over HTTPS with --admin-tls-cert and --admin-tls-key, so that tokens do not cross the network in clear text", f.adminAddr)
 		}
 		if tokens == nil {
-			log.Warn("admin API off loopback with a generated token; give --admin-token-file for production", "admin_addr", f.adminAddr)
+			log.Warn("admin API off loopback with a generated token; give --admin-token-file for production", telemetry.KeyAdminAddr, f.adminAddr)
 		}
 	}
 	cfg.Routing = routing.Options{LocalDomains: local, NodeFQDN: node, DefaultFederationRoutingDomain: def}
@@ -170,7 +233,8 @@ func (f *serveFlags) config(log *slog.Logger) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.Version = version
-	cfg.DNS = discovery.Config{Servers: f.dnsServers}
+	cfg.DNS = f.dns
+	cfg.DNS.Servers = f.dnsServers
 	if cfg.SIP, err = f.sipConfig(); err != nil {
 		return cfg, err
 	}

@@ -16,19 +16,7 @@ import (
 	"github.com/sipfed/terraform-provider-sip/proxy/store/etcd"
 )
 
-const storeUsage = `usage: sipfed-proxy store copy --from bolt:DATA-DIR --to etcd:URL[,URL...] [--etcd-prefix /sipfed/] [--etcd-ca ... --etcd-cert ... --etcd-key ...]`
-
-// storeCommand runs `sipfed-proxy store ...`.
-func storeCommand(args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New(storeUsage)
-	}
-	switch args[0] {
-	case "copy":
-		return storeCopy(args[1:], out)
-	}
-	return fmt.Errorf("store: unknown command %q\n%s", args[0], storeUsage)
-}
+const copyUsage = `usage: sipfed-proxy store copy --from bolt:DATA-DIR --to etcd:URL[,URL...] [--etcd-prefix /sipfed/] [--etcd-ca ... --etcd-cert ... --etcd-key ...]`
 
 // copyBatch is how many objects go into one etcd transaction (etcd takes 128 operations, two per
 // object with its audit entry).
@@ -49,15 +37,15 @@ func storeCopy(args []string, out io.Writer) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("store copy takes no arguments, got %q\n%s", fs.Args(), storeUsage)
+		return fmt.Errorf("store copy takes no arguments, got %q\n%s", fs.Args(), copyUsage)
 	}
 	dir, ok := strings.CutPrefix(*from, "bolt:")
 	if !ok || dir == "" {
-		return fmt.Errorf("--from %q: want bolt:DATA-DIR\n%s", *from, storeUsage)
+		return fmt.Errorf("--from %q: want bolt:DATA-DIR\n%s", *from, copyUsage)
 	}
 	endpoints, ok := strings.CutPrefix(*to, "etcd:")
 	if !ok || endpoints == "" {
-		return fmt.Errorf("--to %q: want etcd:URL[,URL...]\n%s", *to, storeUsage)
+		return fmt.Errorf("--to %q: want etcd:URL[,URL...]\n%s", *to, copyUsage)
 	}
 	sf.backend, sf.endpoints = "etcd", endpoints
 	ecfg, err := sf.etcdConfig()

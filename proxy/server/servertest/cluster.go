@@ -8,6 +8,7 @@ import (
 
 	"github.com/sipfed/terraform-provider-sip/proxy/server"
 	"github.com/sipfed/terraform-provider-sip/proxy/store/etcd"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 // WithEtcd runs the proxy on etcd, as a node of the cluster under prefix. Requests to etcd time
@@ -26,7 +27,7 @@ func WithNode(fqdn string) Option {
 	return func(c *server.Config) {
 		c.Routing.NodeFQDN = fqdn
 		if os.Getenv("SIPFED_TEST_LOG") != "" {
-			c.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", fqdn)
+			c.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With(telemetry.KeyNode, fqdn)
 		} else {
 			c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/admin"
 	"github.com/sipfed/terraform-provider-sip/proxy/relay"
@@ -47,15 +49,30 @@ func WithDNS(servers ...string) Option {
 // WithDataDir reuses a data directory, e.g. to restart on the same store.
 func WithDataDir(dir string) Option { return func(c *server.Config) { c.DataDir = dir } }
 
-func closedUDPPort(t testing.TB) string {
+// nxdomainDNS serves DNS on a loopback UDP port that answers NXDOMAIN to every question: the
+// tests' proxies are hermetic (no lookup leaves the machine) and a partner without a route is
+// "not found" (404), as with a real resolver, not a DNS outage (503).
+func nxdomainDNS(t testing.TB) string {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := c.LocalAddr().String()
-	_ = c.Close()
-	return addr
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeNameError)
+		_ = w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("test DNS server did not start")
+	}
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
 }
 
 // Start starts a proxy and stops it when the test ends.
@@ -90,10 +107,14 @@ func Config(t testing.TB, opts ...Option) server.Config {
 			LocalDomains: []string{"example.com"},
 		},
 		Log: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// A test's proxy stops at its end: transactions a test left hanging hold it 5 s at most,
+		// not the 32 s a production stop allows.
+		ShutdownTimeout: 6 * time.Second,
 	}
-	// Tests are hermetic: DNS goes to a loopback port where nothing listens, so a lookup fails at
-	// once instead of reaching out. Tests that need DNS serve it and say so with WithDNS.
-	cfg.DNS.Servers = []string{closedUDPPort(t)}
+	// Tests are hermetic: DNS goes to a loopback server that knows no name, so a lookup ends at
+	// once in NXDOMAIN instead of reaching out. Tests that need DNS serve it and say so with
+	// WithDNS.
+	cfg.DNS.Servers = []string{nxdomainDNS(t)}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -9,8 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +34,17 @@ var (
 	objectsPrefix = "objects/"
 	sidePrefix    = "side/"
 )
+
+// initialMmapSize is the address space bbolt maps up front. bbolt remaps a growing file only
+// once no read transaction is open, so a backup streaming to a slow client would stall every write
+// that grows the file; below this size none has to. It costs address space, not memory. Windows
+// grows the file itself to the mapped size, so there bbolt keeps its default.
+func initialMmapSize() int {
+	if runtime.GOOS == "windows" {
+		return 0
+	}
+	return 1 << 30
+}
 
 // sidePurgeEvery is how often a write also drops expired side records.
 const sidePurgeEvery = time.Minute
@@ -52,9 +67,13 @@ var _ store.Store = (*Store)(nil)
 type Options struct {
 	// Timeout to wait for the file lock held by another process.
 	LockTimeout time.Duration
+	// Log gets the line about a format migration; nil is slog.Default().
+	Log *slog.Logger
 }
 
-// Open opens (creating if needed) the store in dir.
+// Open opens the store in dir, creating it when the file does not exist. An existing file is
+// checked completely first (see Check) and refused when damaged: a *CheckError that names the
+// file and says what to do. A store from before record checksums is migrated in place.
 func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
@@ -62,29 +81,86 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = 5 * time.Second
 	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
 	path := filepath.Join(dir, FileName)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, FreelistType: bbolt.FreelistMapType})
+	rep, err := Check(path, opts.LockTimeout)
+	created := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !created {
+		return nil, openError(path, dir, err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, FreelistType: bbolt.FreelistMapType,
+		InitialMmapSize: initialMmapSize()})
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("store %s is locked by another process (is another sipfed-proxy running on this data directory?)", path)
-		}
-		return nil, fmt.Errorf("store %s: %w", path, err)
+		return nil, openError(path, dir, err)
 	}
 	// Concurrent writers share one commit and one fsync; a short delay keeps a lone write fast.
 	db.MaxBatchDelay = time.Millisecond
-	err = db.Update(func(tx *bbolt.Tx) error {
+	s := &Store{db: db, changed: make(chan struct{}), done: make(chan struct{}), now: time.Now}
+	if err := s.prepare(rep, opts.Log); err != nil {
+		_ = db.Close()
+		return nil, openError(path, dir, err)
+	}
+	return s, nil
+}
+
+// prepare makes an opened file a current store: it creates a new one, migrates one of format 0,
+// and makes sure the file bbolt opened is the one that was checked.
+func (s *Store) prepare(rep *Report, log *slog.Logger) error {
+	var txid uint64
+	if err := s.db.View(func(tx *bbolt.Tx) error { txid = uint64(tx.ID()); return nil }); err != nil {
+		return err
+	}
+	switch {
+	case rep != nil && txid != rep.TxID:
+		return errors.New("the file changed between its check and its opening (did another process write it?); start again")
+	case rep == nil || rep.Fresh:
+		return s.initialize()
+	case rep.Format == 0:
+		return s.migrate(rep, log)
+	}
+	return nil
+}
+
+// initialize gives a new file its buckets and its format record, in one commit.
+func (s *Store) initialize() error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketChanges} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return putFormat(tx)
 	})
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("store %s: %w", path, err)
+}
+
+func putFormat(tx *bbolt.Tx) error {
+	return tx.Bucket(bucketMeta).Put(keyFormat, seal(bucketMeta, keyFormat, binary.BigEndian.AppendUint32(nil, storeFormat)))
+}
+
+// openError says what went wrong opening the store and, when the file is at fault, what to do.
+func openError(path, dir string, err error) error {
+	var ce *CheckError
+	switch {
+	case errors.As(err, &ce):
+		ce.Advice = advice(ce, dir)
+		return ce
+	case errors.Is(err, ErrLocked), errors.Is(err, bolterrors.ErrTimeout):
+		return fmt.Errorf("store %s is locked by another process (is another sipfed-proxy running on this data directory?)", path)
 	}
-	return &Store{db: db, changed: make(chan struct{}), done: make(chan struct{}), now: time.Now}, nil
+	return fmt.Errorf("store %s: %w", path, err)
+}
+
+func advice(ce *CheckError, dir string) string {
+	restore := fmt.Sprintf("'sipfed-proxy store restore --from BACKUP --data-dir %s'", dir)
+	switch {
+	case errors.Is(ce.Err, ErrNewerFormat):
+		return "run the sipfed-proxy version that wrote it, or restore a backup made by this version with " + restore
+	case len(ce.Problems) == 1 && strings.HasPrefix(ce.Problems[0], "is empty"):
+		return "restore it from a backup with " + restore + ", or delete the file to start with no configuration"
+	}
+	return fmt.Sprintf("restore it from a backup with %s ('sipfed-proxy store check --data-dir %s' lists what is wrong)", restore, dir)
 }
 
 // Path is the file the store lives in.
@@ -103,7 +179,7 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// record is the stored form of an object: create and mod revisions, then the value.
+// An object's record (the payload of its envelope): create and mod revisions, then the value.
 func encodeRecord(create, mod uint64, value []byte) []byte {
 	b := make([]byte, 16+len(value))
 	binary.BigEndian.PutUint64(b, create)
@@ -112,9 +188,15 @@ func encodeRecord(create, mod uint64, value []byte) []byte {
 	return b
 }
 
-func decodeRecord(kind, key string, b []byte) (store.Object, error) {
+// decodeRecord reads a sealed object record.
+func decodeRecord(kind, key string, v []byte) (store.Object, error) {
+	bucket := objectsBucket(kind)
+	b, err := unseal(bucket, []byte(key), v)
+	if err != nil {
+		return store.Object{}, err
+	}
 	if len(b) < 16 {
-		return store.Object{}, fmt.Errorf("store: corrupt record %s/%s", kind, key)
+		return store.Object{}, damaged(bucket, []byte(key), "too short")
 	}
 	return store.Object{
 		Kind:           kind,
@@ -145,8 +227,8 @@ func objectsBucket(kind string) []byte { return []byte(objectsPrefix + kind) }
 
 func sideBucket(kind string) []byte { return []byte(sidePrefix + kind) }
 
-// A side record is its expiry (Unix nanoseconds, 0 for never), then a record as encodeRecord
-// makes it.
+// A side record's payload is its expiry (Unix nanoseconds, 0 for never), then a record as
+// encodeRecord makes it.
 func encodeSide(expires time.Time, rev uint64, value []byte) []byte {
 	var exp uint64
 	if !expires.IsZero() {
@@ -159,14 +241,24 @@ func encodeSide(expires time.Time, rev uint64, value []byte) []byte {
 	return b
 }
 
-// decodeSide decodes a side record; live is false once it expired.
-func decodeSide(kind, key string, b []byte, now time.Time) (obj store.Object, live bool, err error) {
-	if len(b) < 8 {
-		return store.Object{}, false, fmt.Errorf("store: corrupt side record %s/%s", kind, key)
+// decodeSide decodes a sealed side record; live is false once it expired.
+func decodeSide(kind, key string, v []byte, now time.Time) (obj store.Object, live bool, err error) {
+	bucket := sideBucket(kind)
+	b, err := unseal(bucket, []byte(key), v)
+	if err != nil {
+		return store.Object{}, false, err
+	}
+	if len(b) < 24 {
+		return store.Object{}, false, damaged(bucket, []byte(key), "too short")
 	}
 	exp := binary.BigEndian.Uint64(b)
-	obj, err = decodeRecord(kind, key, b[8:])
-	return obj, err == nil && (exp == 0 || uint64(now.UnixNano()) < exp), err
+	obj = store.Object{
+		Kind: kind, Key: key,
+		CreateRevision: binary.BigEndian.Uint64(b[8:]),
+		ModRevision:    binary.BigEndian.Uint64(b[16:]),
+		Value:          bytes.Clone(b[24:]),
+	}
+	return obj, exp == 0 || uint64(now.UnixNano()) < exp, nil
 }
 
 func (s *Store) Get(ctx context.Context, kind, key string) (store.Object, error) {
@@ -174,7 +266,7 @@ func (s *Store) Get(ctx context.Context, kind, key string) (store.Object, error)
 		return store.Object{}, err
 	}
 	var obj store.Object
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		if b := tx.Bucket(objectsBucket(kind)); b != nil {
 			if v := b.Get([]byte(key)); v != nil {
 				var err error
@@ -207,8 +299,11 @@ func (s *Store) List(ctx context.Context, kind string) ([]store.Object, uint64, 
 		objs []store.Object
 		rev  uint64
 	)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		rev = readRevision(tx)
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		if rev, err = readRevision(tx); err != nil {
+			return err
+		}
 		b := tx.Bucket(objectsBucket(kind))
 		if b == nil {
 			return nil
@@ -231,8 +326,11 @@ func (s *Store) ListAll(ctx context.Context) ([]store.Object, uint64, error) {
 		objs []store.Object
 		rev  uint64
 	)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		rev = readRevision(tx)
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		if rev, err = readRevision(tx); err != nil {
+			return err
+		}
 		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 			kind, ok := bytes.CutPrefix(name, []byte(objectsPrefix))
 			if !ok {
@@ -253,19 +351,37 @@ func (s *Store) Revision(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	var rev uint64
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		rev = readRevision(tx)
-		return nil
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		rev, err = readRevision(tx)
+		return err
 	})
 	return rev, s.wrap(err)
 }
 
-func readRevision(tx *bbolt.Tx) uint64 {
+// readRevision is the store's revision: 0 before the first write.
+func readRevision(tx *bbolt.Tx) (uint64, error) {
 	v := tx.Bucket(bucketMeta).Get(keyRevision)
-	if len(v) != 8 {
-		return 0
+	if v == nil {
+		return 0, nil
 	}
-	return binary.BigEndian.Uint64(v)
+	b, err := unseal(bucketMeta, keyRevision, v)
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, damaged(bucketMeta, keyRevision, "not 8 bytes")
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func writeRevision(tx *bbolt.Tx, rev uint64) error {
+	return tx.Bucket(bucketMeta).Put(keyRevision, seal(bucketMeta, keyRevision, revKey(rev)))
+}
+
+// view runs a read transaction, guarded against faults on a damaged memory map.
+func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+	return guard(func() error { return s.db.View(fn) })
 }
 
 func (s *Store) Put(ctx context.Context, kind, key string, value []byte, cond store.Cond, actor string) (store.Object, error) {
@@ -410,7 +526,7 @@ func applyConfig(tx *bbolt.Tx, op store.Op, prev *store.Object, rev uint64, now 
 	if prev != nil {
 		action, create = api.ActionUpdate, prev.CreateRevision
 	}
-	if err := b.Put([]byte(op.Key), encodeRecord(create, rev, op.Value)); err != nil {
+	if err := b.Put([]byte(op.Key), seal(objectsBucket(op.Kind), []byte(op.Key), encodeRecord(create, rev, op.Value))); err != nil {
 		return err
 	}
 	*out = store.Object{Kind: op.Kind, Key: op.Key, Value: op.Value, CreateRevision: create, ModRevision: rev}
@@ -431,7 +547,7 @@ func applySide(tx *bbolt.Tx, op store.Op, rev uint64, now time.Time, out *store.
 		expires = now.Add(op.TTL)
 	}
 	*out = store.Object{Kind: op.Kind, Key: op.Key, Value: op.Value, CreateRevision: rev, ModRevision: rev}
-	return b.Put([]byte(op.Key), encodeSide(expires, rev, op.Value))
+	return b.Put([]byte(op.Key), seal(sideBucket(op.Kind), []byte(op.Key), encodeSide(expires, rev, op.Value)))
 }
 
 // purgeDue reports whether this write should also drop expired side records.
@@ -479,7 +595,10 @@ func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx, base uint64, no
 		return err
 	}
 	err := s.db.Batch(func(tx *bbolt.Tx) error {
-		base := readRevision(tx)
+		base, err := readRevision(tx)
+		if err != nil {
+			return err
+		}
 		rev, err := fn(tx, base, s.now().UTC())
 		if err != nil {
 			return err
@@ -487,7 +606,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx, base uint64, no
 		if rev == base {
 			return nil
 		}
-		return tx.Bucket(bucketMeta).Put(keyRevision, revKey(rev))
+		return writeRevision(tx, rev)
 	})
 	if err != nil {
 		return s.wrap(err)
@@ -501,7 +620,8 @@ func logChange(tx *bbolt.Tx, rev uint64, c changeRecord) error {
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bucketChanges).Put(revKey(rev), data)
+	k := revKey(rev)
+	return tx.Bucket(bucketChanges).Put(k, seal(bucketChanges, k, data))
 }
 
 // notify wakes every watcher: the channel they wait on is closed and a new one takes its place.
@@ -523,11 +643,15 @@ func (s *Store) Changes(ctx context.Context, since uint64, limit int) ([]store.E
 		return nil, err
 	}
 	var evs []store.Event
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketChanges).Cursor()
 		for k, v := c.Seek(revKey(since + 1)); k != nil && (limit <= 0 || len(evs) < limit); k, v = c.Next() {
+			p, err := unseal(bucketChanges, k, v)
+			if err != nil {
+				return err
+			}
 			var rec changeRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
+			if err := json.Unmarshal(p, &rec); err != nil {
 				return fmt.Errorf("store: corrupt change %d: %w", binary.BigEndian.Uint64(k), err)
 			}
 			ev := store.Event{

@@ -14,9 +14,9 @@ import (
 	"github.com/sipfed/terraform-provider-sip/proxy/store/etcd/etcdtest"
 )
 
-func openInternal(t *testing.T, endpoints []string) *Store {
+func openInternal(t *testing.T, endpoints []string, timeout time.Duration) *Store {
 	t.Helper()
-	s, err := Open(Config{Endpoints: endpoints, Prefix: "/r/", RequestTimeout: 2 * time.Second, DialTimeout: time.Second,
+	s, err := Open(Config{Endpoints: endpoints, Prefix: "/r/", RequestTimeout: timeout, DialTimeout: time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func openInternal(t *testing.T, endpoints []string) *Store {
 func TestResolveALostWrite(t *testing.T) {
 	srv := etcdtest.StartEmbedded(t)
 	cut := etcdtest.NewCutter(t, srv.Endpoint())
-	s := openInternal(t, []string{cut.Endpoint()})
+	s := openInternal(t, []string{cut.Endpoint()}, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ops := []store.Op{{Kind: api.KindFederatedDomain, Key: "a.com", Value: []byte(`{}`)}}
@@ -128,7 +128,8 @@ func TestConcurrentWritersThroughSeveralClients(t *testing.T) {
 	srv := etcdtest.StartEmbedded(t)
 	var stores []*Store
 	for range 3 {
-		stores = append(stores, openInternal(t, srv.Endpoints()))
+		// Ten writes wait their turn on each node: on a loaded test machine that takes a while.
+		stores = append(stores, openInternal(t, srv.Endpoints(), 30*time.Second))
 	}
 	ctx := context.Background()
 	done := make(chan error, 30)
