@@ -18,6 +18,8 @@
 #        PROFILE=1 saves a CPU profile of the proxy per run (DIR/cpu.pprof; go tool pprof -top)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib/sipfed.sh
+. bench/lib/sipfed.sh
 
 TRANSPORTS=${*:-udp tcp tls}
 RATES=${RATES:-8000 10000 12000 14000 16000 18000 20000 22000 24000}
@@ -26,7 +28,7 @@ STEADY=${STEADY:-40}
 TARGET=14000
 OUT=${OUT:-bin/bench}
 SIPP_DIR=$PWD/proxy/relay/testdata/sipp
-ADMIN=127.0.0.1:7080
+ADMIN=$SIPFED_ADMIN
 HZ=$(getconf CLK_TCK)
 # On a shared machine, other work would take the proxy's and the load's cores: raise their
 # priority when allowed (NICE= to leave it).
@@ -56,31 +58,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-api() { curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" -X POST "http://$ADMIN$1" -d "$2"; }
-
 start_proxy() {
 	stop_proxy
 	rm -rf "$OUT/data"
 	mkdir -p "$OUT/data"
-	SIPFED_TOKEN=$TOKEN GOMAXPROCS=1 $PRIO taskset -c 1 bin/sipfed-proxy serve \
-		--data-dir "$OUT/data" --admin-addr $ADMIN \
-		--sip-internal udp://127.0.0.1:5060 --sip-internal tcp://127.0.0.1:5060 \
-		--sip-external tls://127.0.0.1:5061 \
-		--local-domain example.com --node-fqdn imp1.example.com \
-		--internal-next-hop 'sip:127.0.0.1:5090;transport=tls' \
-		--tls-cert "$PKI/proxy.crt" --tls-key "$PKI/proxy.key" --tls-ca "$PKI/ca.crt" \
-		--log-level warn >>"$OUT/proxy.log" 2>&1 &
+	sipfed_args "$OUT/data" "$PKI"
+	SIPFED_TOKEN=$TOKEN GOMAXPROCS=1 $PRIO taskset -c 1 bin/sipfed-proxy "${SIPFED_ARGS[@]}" >>"$OUT/proxy.log" 2>&1 &
 	PROXY=$!
-	for _ in $(seq 100); do
-		curl -fsS -o /dev/null "http://$ADMIN/readyz" 2>/dev/null && break
-		sleep 0.1
-	done
-	api /v1/federated-domains '{"domain":"partner-udp.example"}'
-	api /v1/federated-domains '{"domain":"partner-tcp.example"}'
-	api /v1/federated-domains '{"domain":"partner.example"}'
-	api /v1/static-routes '{"destination_pattern":".example.partner-udp.*","next_hop":"127.0.0.1","next_hop_port":5080,"protocol":"udp"}'
-	api /v1/static-routes '{"destination_pattern":".example.partner-tcp.*","next_hop":"127.0.0.1","next_hop_port":5081,"protocol":"tcp"}'
-	api /v1/tls-peer-subjects '{"subject":"edge.partner.example"}'
+	sipfed_configure "$TOKEN"
 }
 
 stop_proxy() {
@@ -147,7 +132,7 @@ run() {
 	else
 		(cd "$dir" && $PRIO taskset -c 0 sipp -sf "$SIPP_DIR/uac_message.xml" -t $mode -i 127.0.0.1 -p 7000 -mp 7100 \
 			-buff_size 4194304 -s bob -key domain $domain -r "$rate" -m $((rate * secs)) -l 100000 \
-			-nostdin -trace_screen -screen_file screen.txt -trace_rtt -rtt_freq 5000 -timeout $((secs + 10))s \
+			-nostdin -trace_screen -screen_file screen.txt -trace_rtt -rtt_freq 200 -timeout $((secs + 10))s \
 			127.0.0.1:5060 >uac.log 2>&1) || true
 	fi
 	end=$(date +%s.%N)

@@ -6,7 +6,13 @@
 //	tlsload uas -listen ADDR ... answer every request with 200 (a partner edge or the internal
 //	                             next hop)
 //	tlsload uac -target ADDR ... send MESSAGEs at a fixed rate for a duration and print a JSON
-//	                             summary: sent, 200s, failures, unanswered, later than 1 s, p50, p99
+//	                             summary: sent, 200s, failures, unanswered, later than 1 s, 503s,
+//	                             goodput, p50, p99
+//
+// Branches and Call-IDs carry a prefix unique per process (pid and random bits) and, in the
+// branch, the connection: several tlsload processes and connections never reuse one. Answers
+// are matched by Call-ID whichever connection they arrive on, including connections the proxy
+// opens itself toward the address in our Via (-listen).
 package main
 
 import (
@@ -21,7 +27,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"slices"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -81,6 +87,27 @@ func pki(args []string) error {
 	return os.WriteFile(*dir+"/ca.crt", ca.CertPEM, 0o644)
 }
 
+// profileFlag registers -cpuprofile; call the returned function after parsing, and the function it
+// returns when done.
+func profileFlag(fs *flag.FlagSet) func() func() {
+	path := fs.String("cpuprofile", "", "write a CPU profile of this process here")
+	return func() func() {
+		if *path == "" {
+			return func() {}
+		}
+		f, err := os.Create(*path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tlsload:", err)
+			return func() {}
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "tlsload:", err)
+			return func() {}
+		}
+		return func() { pprof.StopCPUProfile(); f.Close() }
+	}
+}
+
 type tlsFlags struct{ cert, key, ca string }
 
 func (f *tlsFlags) register(fs *flag.FlagSet) {
@@ -115,7 +142,9 @@ func uas(args []string) error {
 	mode := fs.String("mode", "raw", "raw: sipgo's parser and responses on the connection; tx: a sipgo server with transactions")
 	var tf tlsFlags
 	tf.register(fs)
+	prof := profileFlag(fs)
 	_ = fs.Parse(args)
+	defer prof()()
 	cfg, err := tf.config(true)
 	if err != nil {
 		return err
@@ -152,17 +181,26 @@ func uas(args []string) error {
 }
 
 type summary struct {
-	Rate       int           `json:"rate"`
-	Seconds    float64       `json:"seconds"`
-	Sent       int64         `json:"sent"`
-	OK         int64         `json:"ok"`
-	Failed     int64         `json:"failed"`
-	Unanswered int64         `json:"unanswered"`
-	Late       int64         `json:"late"`
-	BadPercent float64       `json:"bad_percent"`
-	P50ms      float64       `json:"p50_ms"`
-	P99ms      float64       `json:"p99_ms"`
-	Codes      map[int]int64 `json:"codes,omitempty"`
+	Rate         int           `json:"rate"`
+	Seconds      float64       `json:"seconds"`               // the sending window
+	CPUSeconds   float64       `json:"cpu_seconds,omitempty"` // this process's CPU time in the window (raw mode)
+	Sent         int64         `json:"sent"`
+	Achieved     float64       `json:"achieved"` // sent per second of the sending window
+	OK           int64         `json:"ok"`       // 200s, late ones included
+	Failed       int64         `json:"failed"`   // other final responses (see codes) and errors
+	Unanswered   int64         `json:"unanswered"`
+	Late         int64         `json:"late"` // 200s later than 1 s
+	BadPercent   float64       `json:"bad_percent"`
+	ShedPercent  float64       `json:"shed_percent"` // 503s
+	Goodput      float64       `json:"goodput"`      // 200s within 1 s, per second of the window
+	P50ms        float64       `json:"p50_ms"`
+	P99ms        float64       `json:"p99_ms"`
+	Codes        map[int]int64 `json:"codes,omitempty"`
+	Conns        int           `json:"conns,omitempty"`         // connections opened to the target
+	InboundConns int           `json:"inbound_conns,omitempty"` // connections the target opened to us
+	TLS          []string      `json:"tls,omitempty"`           // negotiated version and cipher per connection
+	Prefix       string        `json:"prefix,omitempty"`        // this process's branch and Call-ID prefix
+	Error        string        `json:"error,omitempty"`
 }
 
 func uac(args []string) error {
@@ -172,16 +210,25 @@ func uac(args []string) error {
 	dur := fs.Duration("duration", 15*time.Second, "how long to send")
 	from := fs.String("from", "bob@partner.example", "From user@domain")
 	to := fs.String("to", "alice@example.com", "Request-URI and To user@domain")
-	mode := fs.String("mode", "raw", "raw: one connection, sipgo's messages and parser, pipelined; tx: a sipgo client transaction per request")
+	mode := fs.String("mode", "raw", "raw: sipgo's messages and parser, pipelined over -conns connections; tx: a sipgo client transaction per request")
+	conns := fs.Int("conns", 1, "raw: connections to the target; requests go round-robin over them")
+	listen := fs.String("listen", "127.0.0.1:0", "raw: also accept TLS connections here and name this address in the Via, for a proxy that answers over a connection of its own (\"\": none; the Via names each connection's address)")
+	drain := fs.Duration("drain", 3*time.Second, "raw: how long to wait for the last answers")
 	var tf tlsFlags
 	tf.register(fs)
+	prof := profileFlag(fs)
 	_ = fs.Parse(args)
+	defer prof()()
 	cfg, err := tf.config(false)
 	if err != nil {
 		return err
 	}
 	if *mode == "raw" {
-		return rawUAC(*target, cfg, *rate, *dur, *from, *to)
+		scfg, err := tf.config(true)
+		if err != nil {
+			return err
+		}
+		return rawUAC(uacOptions{target: *target, conns: *conns, listen: *listen, rate: *rate, dur: *dur, drain: *drain, from: *from, to: *to}, cfg, scfg)
 	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("tlsload-uac"), sipgo.WithUserAgenTLSConfig(cfg))
 	if err != nil {
@@ -274,13 +321,6 @@ func uac(args []string) error {
 	s.Seconds = time.Since(begin).Seconds()
 	wg.Wait()
 	s.Sent = sent.Load()
-	if s.Sent > 0 {
-		s.BadPercent = 100 * float64(s.Failed+s.Unanswered+s.Late) / float64(s.Sent)
-	}
-	slices.Sort(latencies)
-	if n := len(latencies); n > 0 {
-		s.P50ms = float64(latencies[n/2].Microseconds()) / 1000
-		s.P99ms = float64(latencies[n*99/100].Microseconds()) / 1000
-	}
+	s.finish(latencies)
 	return json.NewEncoder(os.Stdout).Encode(s)
 }

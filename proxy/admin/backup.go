@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 	"net/http"
 	"strconv"
 	"time"
@@ -47,9 +48,9 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		// The status is sent: the body falls short of its Content-Length, so the client sees a
 		// broken download, never a short file that looks whole.
-		s.cfg.Log.Warn("store backup broken off", "actor", actor(r.Context()), "revision", revision, "bytes", n, "error", err)
+		s.cfg.Log.Warn("store backup broken off", telemetry.KeyActor, actor(r.Context()), telemetry.KeyRevision, revision, telemetry.KeyBytes, n, telemetry.KeyError, err)
 	default:
-		s.cfg.Log.Info("store backup served", "actor", actor(r.Context()), "revision", revision, "bytes", n, "took", time.Since(start))
+		s.cfg.Log.Info("store backup served", telemetry.KeyActor, actor(r.Context()), telemetry.KeyRevision, revision, telemetry.KeyBytes, n, telemetry.KeyDuration, time.Since(start))
 	}
 }
 

@@ -73,8 +73,12 @@ const (
 	KeyPath           = "path"
 	KeyActor          = "actor"
 	KeyFile           = "file"
-	KeyNode           = "node"
-	KeyCount          = "count"
+	// KeyBytes is a size in bytes.
+	KeyBytes = "bytes"
+	// KeyBackup is a file kept aside as a way back (a store before migration or restore).
+	KeyBackup = "backup"
+	KeyNode   = "node"
+	KeyCount  = "count"
 	// KeyPanic is the value a recovered panic carried; KeyStack its goroutine stack.
 	KeyPanic = "panic"
 	KeyStack = "stack"

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -568,7 +569,7 @@ func TestFormat0StoreIsMigrated(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), "store migrated to format 1") || !strings.Contains(logs.String(), "records=602") {
+	if !strings.Contains(logs.String(), "store migrated to format 1") || !strings.Contains(logs.String(), telemetry.KeyCount+"=602") {
 		t.Errorf("no migration log line with the record count:\n%s", logs.String())
 	}
 	kept, err := os.ReadFile(format0Copy(path))

@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"fmt"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 	"log/slog"
 
 	bbolt "go.etcd.io/bbolt"
@@ -50,7 +51,7 @@ func (s *Store) migrate(rep *Report, log *slog.Logger) error {
 		return fmt.Errorf("migrating to format %d: %w", storeFormat, err)
 	}
 	log.Info("store migrated to format 1: every record now carries a CRC-32C checksum",
-		"path", s.Path(), "records", n, "revision", rep.Revision, "format0_copy", aside)
+		telemetry.KeyFile, s.Path(), telemetry.KeyCount, n, telemetry.KeyRevision, rep.Revision, telemetry.KeyBackup, aside)
 	return nil
 }
 
