@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -147,7 +148,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": statusStoreUnavailable, "reason": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "revision": s.cfg.Live.Load().Revision()})
+	snap := s.cfg.Live.Load()
+	body := map[string]any{"status": "ready", "revision": snap.Revision()}
+	if ign := snap.Ignored(); len(ign) > 0 {
+		// Still ready: routing works without them. The note says what an operator should fix.
+		notes := make([]string, 0, len(ign))
+		for d, why := range ign {
+			notes = append(notes, "federated domain "+d+" is ignored: "+why+"; delete it")
+		}
+		slices.Sort(notes)
+		body["notes"] = notes
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 type actorKey struct{}

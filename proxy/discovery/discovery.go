@@ -161,6 +161,9 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) (e *en
 		r.cache.put(e)
 		return e, nil
 	})
+	if isNonBlocking(ctx) {
+		return nil, false, &routing.DNSError{Name: hostName(name), Type: typ, Err: ErrWouldBlock}
+	}
 	select {
 	case res := <-ch:
 		return res.Val.(*entry), false, nil

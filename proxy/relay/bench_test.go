@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/core"
 )
 
 // The benchmarks push MESSAGEs through an in-process relay with a raw, stateless client and
@@ -34,10 +35,13 @@ func benchMessages(b *testing.B, transport string) {
 	h := &holder{}
 	var edge string
 	// The probe stays off (a benchmark's own load is not the relay's); see BenchmarkShedUDP.
-	cfg := Config{Logger: testLogger(t), NodeFQDN: nodeFQDN, TLS: p.proxyMat, OverloadDelay: -1}
+	cfg := Config{Logger: testLogger(t), NodeFQDN: nodeFQDN, TLS: p.proxyMat, Overload: core.OverloadConfig{Disabled: true}}
 	shed := transport == "udp-shed"
 	if shed {
+		// Any wait at all is over the target: once the first window has passed, every new
+		// request is refused at admission.
 		transport = "udp"
+		cfg.Overload = core.OverloadConfig{QueueDelay: time.Nanosecond, Interval: time.Microsecond}
 	}
 	switch transport {
 	case "udp":
@@ -59,10 +63,6 @@ func benchMessages(b *testing.B, transport string) {
 	r, err := New(cfg, h, testDNS(b))
 	if err != nil {
 		b.Fatal(err)
-	}
-	if shed {
-		r.overload.setThreshold(time.Millisecond)
-		r.overload.observe(time.Second)
 	}
 	done := make(chan struct{})
 	go func() { _ = r.Run(b.Context()); close(done) }()
@@ -115,7 +115,7 @@ func benchMessages(b *testing.B, transport string) {
 		case <-time.After(5 * time.Second):
 			b.Fatalf("stalled after %d of %d", i, b.N)
 		}
-		_, _ = conn.Write([]byte(message(transport, local, from, to, i)))
+		_, _ = conn.Write([]byte(benchMessage(transport, local, from, to, i)))
 	}
 	for i := 0; i < window; i++ {
 		select {
@@ -144,7 +144,7 @@ func portNum(addr string) int {
 	return n
 }
 
-func message(transport, local, from, to string, i int) string {
+func benchMessage(transport, local, from, to string, i int) string {
 	n := strconv.Itoa(i)
 	return "MESSAGE sip:" + to + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/" + strings.ToUpper(transport) + " " + local + ";branch=z9hG4bK-bench-" + n + "\r\n" +
@@ -268,3 +268,36 @@ func serveStream(c net.Conn) {
 
 // benchWindow is how many requests a benchmark keeps outstanding.
 var benchWindow = 64
+
+// rawUAS is a stateless UDP partner edge: it answers every request 200, echoing what a response
+// copies.
+func rawUAS(t testing.TB) string {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 8192)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var res strings.Builder
+			res.WriteString("SIP/2.0 200 OK\r\n")
+			for _, line := range strings.Split(string(buf[:n]), "\r\n") {
+				name, _, _ := strings.Cut(line, ":")
+				switch strings.ToLower(name) {
+				case "via", "from", "call-id", "cseq", "record-route":
+					res.WriteString(line + "\r\n")
+				case "to":
+					res.WriteString(line + ";tag=raw\r\n")
+				}
+			}
+			res.WriteString("Content-Length: 0\r\n\r\n")
+			_, _ = pc.WriteTo([]byte(res.String()), from)
+		}
+	}()
+	return pc.LocalAddr().String()
+}

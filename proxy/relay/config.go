@@ -15,10 +15,12 @@ import (
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/identity"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/core"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 )
 
 // Config is what the relay needs from the command line. Zero durations and limits take the
-// defaults below.
+// defaults of packages core and transport.
 type Config struct {
 	// Internal are the listeners toward the enterprise's own servers (--sip-internal).
 	Internal []Listener
@@ -32,6 +34,14 @@ type Config struct {
 	// NodeFQDN is the node's own name (--node-fqdn): Via and Record-Route toward the internal side
 	// use it when a listener is bound to a wildcard address.
 	NodeFQDN string
+	// DeploymentKey is the secret the proxy's own Route markers and topology encodings derive
+	// from: the same on every node of a deployment, kept in the store.
+	DeploymentKey []byte
+	// ShowTopology turns topology hiding off: partners then see internal Vias, Record-Route
+	// entries, Contacts and Call-IDs (--topology-hiding=false).
+	ShowTopology bool
+	// OwnAddrs are more addresses a request must never be sent to (the admin API).
+	OwnAddrs []netip.AddrPort
 
 	Registerer prometheus.Registerer // nil: metrics are kept but not registered
 	Logger     *slog.Logger          // nil: slog.Default()
@@ -42,51 +52,23 @@ type Config struct {
 	HopTimeout time.Duration
 	// InviteTimeout bounds an INVITE branch after a provisional response (RFC 3261 Timer C).
 	InviteTimeout time.Duration
-	// HandshakeTimeout bounds a TLS handshake on the listeners.
-	HandshakeTimeout time.Duration
-	// IdleTimeout closes a TCP or TLS connection that carried nothing for this long.
-	IdleTimeout time.Duration
-	// MaxInFlight is the number of transactions being forwarded at once past which new requests
-	// get 503: shedding load keeps latency bounded instead of collapsing.
+	// MaxInFlight is the number of transactions without a final response past which new
+	// requests get 503: shedding load keeps latency bounded instead of collapsing.
 	MaxInFlight int
-	// OverloadDelay is the scheduling delay past which the proxy counts itself overloaded and
-	// answers new requests 503 until the delay falls under a fifth of it (see overload.go).
-	// Negative: never.
-	OverloadDelay time.Duration
-	// ShutdownTimeout bounds how long Run waits for transactions in flight when ctx ends.
+	// Overload tunes admission control (see package core).
+	Overload core.OverloadConfig
+	// HealthBackoff is how long a failed next hop is skipped before it is probed.
+	HealthBackoff time.Duration
+	// Limits bound what peers can make the proxy hold (see package transport).
+	Limits transport.Limits
+	// ShutdownTimeout bounds how long Run drains transactions in flight when ctx ends.
 	ShutdownTimeout time.Duration
 }
 
-// Defaults of Config.
-const (
-	DefaultHopTimeout       = 5 * time.Second
-	DefaultInviteTimeout    = 180 * time.Second
-	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultIdleTimeout      = 15 * time.Minute
-	DefaultMaxInFlight      = 8192
-	DefaultShutdownTimeout  = 5 * time.Second
-	DefaultOverloadDelay    = 50 * time.Millisecond
-)
+// DefaultShutdownTimeout is about RFC 3261's 64*T1: what a client waits for a final response.
+const DefaultShutdownTimeout = 32 * time.Second
 
 func (c *Config) setDefaults() {
-	if c.HopTimeout <= 0 {
-		c.HopTimeout = DefaultHopTimeout
-	}
-	if c.InviteTimeout <= 0 {
-		c.InviteTimeout = DefaultInviteTimeout
-	}
-	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = DefaultMaxInFlight
-	}
-	if c.OverloadDelay == 0 {
-		c.OverloadDelay = DefaultOverloadDelay
-	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}

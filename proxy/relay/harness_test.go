@@ -23,6 +23,7 @@ import (
 	"github.com/sipfed/terraform-provider-sip/proxy/discovery"
 	"github.com/sipfed/terraform-provider-sip/proxy/identity"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/core"
 )
 
 // Names of the test federation.
@@ -151,9 +152,16 @@ func startRelay(t *testing.T, cfg Config, snaps Snapshots) *Relay {
 	if cfg.HopTimeout == 0 {
 		cfg.HopTimeout = time.Second
 	}
-	if cfg.OverloadDelay == 0 {
+	if cfg.Overload == (core.OverloadConfig{}) {
 		// The test machine is shared: its scheduling delays say nothing about the relay.
-		cfg.OverloadDelay = -1
+		cfg.Overload.Disabled = true
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 3 * time.Second
+	}
+	if cfg.HealthBackoff == 0 {
+		// Tests stop and start next hops on purpose; a hop down for long would hide the next.
+		cfg.HealthBackoff = 100 * time.Millisecond
 	}
 	r, err := New(cfg, snaps, testDNS(t))
 	if err != nil {

@@ -1,88 +1,57 @@
-// Package relay is sipfed's SIP runtime: a transaction-stateful RFC 3261 proxy on sipgo between
-// the enterprise's own servers (the internal side) and federated partners (the external side,
-// mutual TLS). Every request reads the routing snapshot once, through an atomic pointer, so
-// configuration changes apply to the next request without locks or restarts.
+// Package relay assembles sipfed's SIP runtime: the transport (package transport) carries bytes,
+// the core (package core) runs RFC 3261 proxy transactions, and the federation policy (package
+// federation) decides where each request may go and how it must look. Every request reads the
+// routing snapshot once, through an atomic pointer, so configuration changes apply to the next
+// request without locks or restarts.
 package relay
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/netip"
-	"runtime/debug"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo"
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/federation"
+	"github.com/sipfed/terraform-provider-sip/proxy/ratelog"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/core"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/topology"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 // Snapshots gives the current routing snapshot; package state's holder implements it.
-type Snapshots interface {
-	Load() *routing.Snapshot
-}
-
-// side is one sipgo stack: its own transport and transaction layers. Requests arriving on the
-// external side come from partners; everything else comes from the internal side. Each side also
-// sends the requests bound its way, so that responses come back to the stack that owns the
-// client transaction.
-type side struct {
-	name string
-	ua   *sipgo.UserAgent
-	tpl  *sip.TransportLayer
-	txl  *sip.TransactionLayer
-}
-
-type boundListener struct {
-	Listener
-	side   *side
-	closer io.Closer
-	serve  func() error
-}
+type Snapshots = federation.Snapshots
 
 // Relay is the SIP proxy. Create it with New, serve with Run.
 type Relay struct {
 	cfg   Config
 	snaps Snapshots
-	dns   routing.DNS
 	log   *slog.Logger
-	m     *metrics
-
-	in, ex    *side
-	listeners []*boundListener
-	bound     []Listener
-
-	branchPrefix string
-	extPort      int
-
-	ctx       context.Context
-	cancel    context.CancelFunc
-	inflight  atomic.Int64
-	closing   atomic.Bool
-	closeOnce sync.Once
-
-	decisions sync.Pool
-	retrans   *retransCache
-	workers   *workers
-	overload  *overload
-	srcIPs    sync.Map // netip.Addr -> net.IP: local address used toward a UDP destination
-	rrCache   sync.Map // host|port|transport -> sip.Header
-	tuned     sync.Map // *sip.UDPConnection -> struct{}: client sockets whose buffers are set
+	rlog  *ratelog.Limiter
+	tp    *transport.Transport
+	core  *core.Core
+	pol   *federation.Policy
+	bound []boundListener
 }
 
+type boundListener struct {
+	Listener
+	side transport.Side
+}
+
+// handler lets the transport exist before the core it hands messages to.
+type handler struct{ c *core.Core }
+
+func (h *handler) HandleMessage(m *message.Msg, src *transport.Source) { h.c.HandleMessage(m, src) }
+
 // New builds the relay and binds its listeners, so that their addresses are known (ports 0 pick
-// free ones) before Run serves them. dns may be nil: names then resolve through the system
-// resolver.
+// free ones) before Run serves them.
 func New(cfg Config, snaps Snapshots, dns routing.DNS) (*Relay, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -91,257 +60,142 @@ func New(cfg Config, snaps Snapshots, dns routing.DNS) (*Relay, error) {
 	if snaps == nil {
 		return nil, errors.New("relay: no snapshot source")
 	}
-	m, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, fmt.Errorf("relay: metrics: %w", err)
-	}
 	if dns == nil {
 		// One resolver for routing, explain and the relay, configured by --dns-server: a second
 		// path to DNS would answer differently from what `sipfed-proxy route` explains.
 		return nil, errors.New("relay: no DNS resolver")
 	}
-	var marker [3]byte
-	_, _ = rand.Read(marker[:])
-	r := &Relay{
-		cfg: cfg, snaps: snaps, dns: dns, log: cfg.Logger, m: m,
-		branchPrefix: sip.RFC3261BranchMagicCookie + "sf" + hex.EncodeToString(marker[:]) + "x",
-	}
-	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.decisions.New = func() any { return new(routing.Decision) }
-	r.retrans = newRetransCache()
-	go r.retrans.run(r.ctx)
-	r.overload = newOverload(cfg.OverloadDelay, r.log, func(on bool) {
-		if on {
-			r.m.overloaded.Set(1)
-		} else {
-			r.m.overloaded.Set(0)
+	key := cfg.DeploymentKey
+	if key == nil {
+		// A proxy without a store (tests, tools) still needs a key; its markers then last as
+		// long as the process.
+		var err error
+		if key, err = topology.NewKey(); err != nil {
+			return nil, err
 		}
-	})
-	if cfg.OverloadDelay >= 0 {
-		go r.overload.run(r.ctx)
 	}
-	r.workers = newWorkers(r.handle, 512)
-	r.workers.onPanic = func(req *sip.Request, v any) {
-		r.log.Error("request handler panicked; transaction dropped", "method", string(req.Method), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	codec, err := topology.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
 	}
-
-	var inTLS, exTLS *tls.Config
+	r := &Relay{cfg: cfg, snaps: snaps, log: cfg.Logger}
+	r.rlog = ratelog.New(r.log, 5, 10*time.Second)
+	h := &handler{}
+	tcfg := transport.Config{Handler: h, Limits: cfg.Limits, Log: r.log, Registerer: cfg.Registerer}
 	if cfg.TLS != nil {
-		inTLS = cfg.TLS.ClientConfig(nil)
-		exTLS = cfg.TLS.ClientConfig(r.checkPartnerServer)
+		tcfg.ServerTLS[transport.Internal] = cfg.TLS.ServerConfig()
+		tcfg.ServerTLS[transport.External] = cfg.TLS.MutualServerConfig(r.checkPartnerClient)
+		tcfg.ClientTLS[transport.Internal] = cfg.TLS.ClientConfig(nil)
+		tcfg.ClientTLS[transport.External] = cfg.TLS.ClientConfig(r.checkPartnerServer)
 	}
-	if r.in, err = r.newSide("internal", inTLS); err != nil {
-		r.Close()
-		return nil, err
-	}
-	if r.ex, err = r.newSide("external", exTLS); err != nil {
-		r.Close()
+	if r.tp, err = transport.New(tcfg); err != nil {
 		return nil, err
 	}
 	for _, l := range cfg.Internal {
-		if err := r.bind(r.in, l); err != nil {
-			r.Close()
+		if err := r.bind(transport.Internal, l); err != nil {
+			r.tp.Close()
 			return nil, err
 		}
 	}
+	extPort := 0
 	for _, l := range cfg.External {
-		if err := r.bind(r.ex, l); err != nil {
-			r.Close()
+		if err := r.bind(transport.External, l); err != nil {
+			r.tp.Close()
 			return nil, err
 		}
-		if r.extPort == 0 {
-			r.extPort = int(r.bound[len(r.bound)-1].AddrPort().Port())
+		if extPort == 0 {
+			extPort = int(r.bound[len(r.bound)-1].AddrPort().Port())
 		}
 	}
+	fc := federation.Config{
+		Snapshots: snaps, DNS: dns, Codec: codec, HideTopology: !cfg.ShowTopology,
+		ExternalPort: extPort, NodeFQDN: cfg.NodeFQDN, OwnAddrs: cfg.OwnAddrs, Log: r.log,
+		InternalNextHop: federation.NextHop{Host: cfg.InternalNextHop.Host, Port: cfg.InternalNextHop.Port,
+			Proto: protoOf(cfg.InternalNextHop.Transport)},
+	}
+	for _, b := range r.bound {
+		fc.Listeners = append(fc.Listeners, federation.Listener{Side: b.side, Proto: protoOf(b.Transport), Addr: b.AddrPort()})
+		fc.OwnAddrs = append(fc.OwnAddrs, b.AddrPort())
+	}
+	if r.pol, err = federation.New(fc); err != nil {
+		r.tp.Close()
+		return nil, err
+	}
+	r.core, err = core.New(core.Config{
+		Transport: r.tp, Policy: r.pol, HopTimeout: cfg.HopTimeout, InviteTimeout: cfg.InviteTimeout,
+		MaxInFlight: cfg.MaxInFlight, Overload: cfg.Overload, HealthBackoff: cfg.HealthBackoff,
+		ViaHost: cfg.NodeFQDN, Registerer: cfg.Registerer, Log: r.log,
+	})
+	if err != nil {
+		r.tp.Close()
+		return nil, err
+	}
+	h.c = r.core
 	return r, nil
 }
 
-func (r *Relay) newSide(name string, dialTLS *tls.Config) (*side, error) {
-	lg := r.log.With("component", "sipgo", "side", name)
-	// Connections that carry nothing for IdleTimeout close: partners come and go, and a
-	// connection per partner edge would otherwise stay forever.
-	// A next hop that does not accept the connection fails over after HopTimeout, not after
-	// sipgo's minute.
-	dialer := func(laddr net.Addr) net.Dialer { return net.Dialer{Timeout: r.cfg.HopTimeout, LocalAddr: laddr} }
-	tcp := &sip.TransportTCP{ReadTimeout: r.cfg.IdleTimeout, DialerCreate: dialer}
-	tlsT := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: r.cfg.IdleTimeout, DialerCreate: dialer}}
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent("sipfed"),
-		sipgo.WithUserAgentHostname(r.cfg.NodeFQDN),
-		sipgo.WithUserAgenTLSConfig(dialTLS),
-		sipgo.WithUserAgentTransportLayerOptions(
-			sip.WithTransportLayerLogger(lg),
-			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp, TLS: tlsT}),
-		),
-		sipgo.WithUserAgentTransactionLayerOptions(
-			sip.WithTransactionLayerLogger(lg),
-			// A response matching no transaction is a retransmission of one already
-			// forwarded (or garbage): dropping it is what a stateful proxy may do.
-			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {}),
-			// A next hop that closes the connection fails its branch at once, not at Timer B.
-			sip.WithTransactionLayerTerminateOnConnClose(),
-		),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("relay: %s side: %w", name, err)
-	}
-	s := &side{name: name, ua: ua, tpl: ua.TransportLayer(), txl: ua.TransactionLayer()}
-	s.txl.OnRequest(func(req *sip.Request, tx *sip.ServerTx) { r.workers.submit(job{s, req, tx}) })
-	return s, nil
+func protoOf(s string) transport.Protocol {
+	p, _ := transport.ParseProtocol(s)
+	return p
 }
 
-func (r *Relay) bind(s *side, l Listener) error {
-	b := &boundListener{side: s}
-	switch l.Transport {
-	case api.ProtocolUDP:
-		pc, err := net.ListenPacket("udp", l.Addr)
-		if err != nil {
-			return fmt.Errorf("relay: listen %s: %w", l, err)
-		}
-		tuneUDP(pc)
-		b.closer, b.serve = pc, func() error { return s.tpl.ServeUDP(pc) }
-		b.Listener = Listener{Transport: l.Transport, Addr: pc.LocalAddr().String()}
-	case api.ProtocolTCP:
-		ln, err := net.Listen("tcp", l.Addr)
-		if err != nil {
-			return fmt.Errorf("relay: listen %s: %w", l, err)
-		}
-		b.closer, b.serve = ln, func() error { return s.tpl.ServeTCP(ln) }
-		b.Listener = Listener{Transport: l.Transport, Addr: ln.Addr().String()}
-	case api.ProtocolTLS:
-		raw, err := net.Listen("tcp", l.Addr)
-		if err != nil {
-			return fmt.Errorf("relay: listen %s: %w", l, err)
-		}
-		cfg := r.cfg.TLS.ServerConfig()
-		dir := dirOutbound
-		if s == r.ex {
-			cfg = r.cfg.TLS.MutualServerConfig(r.checkPartnerClient)
-			dir = dirInbound
-		}
-		onFail := r.m.handshakes.WithLabelValues(dir, "handshake").Inc
-		hl := newHandshakingListener(raw, cfg, r.cfg.HandshakeTimeout, r.log, onFail)
-		b.closer, b.serve = hl, func() error { return s.tpl.ServeTLS(hl) }
-		b.Listener = Listener{Transport: l.Transport, Addr: raw.Addr().String()}
-	default:
-		return fmt.Errorf("relay: listener %s: unknown transport", l)
+func (r *Relay) bind(side transport.Side, l Listener) error {
+	ap, err := r.tp.Listen(side, protoOf(l.Transport), l.Addr)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
 	}
-	r.listeners = append(r.listeners, b)
-	r.bound = append(r.bound, b.Listener)
-	r.log.Info("SIP listener bound", "side", s.name, "listener", b.String())
+	b := boundListener{Listener: Listener{Transport: l.Transport, Addr: ap.String()}, side: side}
+	r.bound = append(r.bound, b)
+	r.log.Info("SIP listener bound", telemetry.KeySide, side.String(), telemetry.KeyListener, b.String())
 	return nil
 }
 
 // InternalAddrs are the bound internal listeners, actual ports filled in.
-func (r *Relay) InternalAddrs() []Listener { return r.addrs(r.in) }
+func (r *Relay) InternalAddrs() []Listener { return r.addrs(transport.Internal) }
 
 // ExternalAddrs are the bound external listeners, actual ports filled in.
-func (r *Relay) ExternalAddrs() []Listener { return r.addrs(r.ex) }
+func (r *Relay) ExternalAddrs() []Listener { return r.addrs(transport.External) }
 
-func (r *Relay) addrs(s *side) []Listener {
+func (r *Relay) addrs(side transport.Side) []Listener {
 	var out []Listener
-	for _, b := range r.listeners {
-		if b.side == s {
+	for _, b := range r.bound {
+		if b.side == side {
 			out = append(out, b.Listener)
 		}
 	}
 	return out
 }
 
-// Run serves the listeners until ctx is done, then stops accepting, lets the transactions in
-// flight finish (up to ShutdownTimeout) and closes everything. It returns nil after a shutdown
-// asked for by ctx, or the error of a listener that failed.
+// Transport is the relay's transport (tests read its limits and counts).
+func (r *Relay) Transport() *transport.Transport { return r.tp }
+
+// Core is the relay's SIP core.
+func (r *Relay) Core() *core.Core { return r.core }
+
+// Run serves the listeners until ctx is done, then drains: listeners stop accepting, new
+// dialogs get 503 while requests within dialogs are still served, and every transaction in
+// flight gets its final response (UDP sockets stay open for it), bounded by ShutdownTimeout.
+// It returns nil after a shutdown asked for by ctx.
 func (r *Relay) Run(ctx context.Context) error {
-	errc := make(chan error, len(r.listeners))
-	for _, b := range r.listeners {
-		go func() {
-			err := b.serve()
-			if err != nil && errors.Is(err, net.ErrClosed) {
-				err = nil
-			}
-			if err != nil {
-				err = fmt.Errorf("relay: %s: %w", b.Listener, err)
-			}
-			errc <- err
-		}()
-	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		if runErr == nil && !r.closing.Load() {
-			runErr = errors.New("relay: a listener stopped")
-		}
-	}
-	r.shutdown()
-	return runErr
-}
-
-func (r *Relay) shutdown() {
-	r.closing.Store(true)
-	for _, b := range r.listeners {
-		_ = b.closer.Close()
-	}
-	deadline := time.Now().Add(r.cfg.ShutdownTimeout)
-	for r.inflight.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.tp.Serve()
+	<-ctx.Done()
+	r.tp.StopAccepting()
+	dctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	left := r.core.InFlight()
+	abandoned := r.core.Drain(dctx)
+	r.log.Info("SIP drained", telemetry.KeySIPTransactions, left, telemetry.KeyAbandoned, abandoned, telemetry.KeyDuration, time.Since(start).Round(time.Millisecond))
 	r.Close()
+	return nil
 }
 
-// Close releases everything at once, without waiting for transactions; Run does it on return.
+// Close releases everything at once, without draining; Run does it on return.
 func (r *Relay) Close() {
-	r.closeOnce.Do(func() {
-		r.closing.Store(true)
-		r.cancel()
-		r.workers.stop()
-		for _, b := range r.listeners {
-			_ = b.closer.Close()
-		}
-		for _, s := range []*side{r.in, r.ex} {
-			if s != nil {
-				_ = s.ua.Close()
-			}
-		}
-	})
+	r.tp.Close()
+	r.core.Close()
 }
 
-// udpBuffer is the socket buffer size of UDP sockets: at 14,000 requests/s the default 208 KiB
-// holds 30 ms of traffic, which a GC cycle on one core can exceed.
-// A bigger buffer only queues requests past their retransmission timer (500 ms), which makes
-// overload worse: 1 MiB is about 140 ms at 14,000/s.
-const udpBuffer = 1 << 20
-
-func tuneUDP(pc net.PacketConn) {
-	if c, ok := pc.(*net.UDPConn); ok {
-		_ = c.SetReadBuffer(udpBuffer)
-		_ = c.SetWriteBuffer(udpBuffer)
-	}
-}
-
-// tuneClientUDP sets the buffers of a UDP socket sipgo opened for a branch, once.
-func (r *Relay) tuneClientUDP(c sip.Connection) {
-	uc, ok := c.(*sip.UDPConnection)
-	if !ok || uc.Listener {
-		return
-	}
-	if _, seen := r.tuned.LoadOrStore(uc, struct{}{}); !seen {
-		tuneUDP(uc.PacketConn)
-	}
-}
-
-// sourceIP is the local address the kernel picks toward dst. UDP branches bind to it, so that
-// the Via sent-by they carry is an address the next hop can answer to, not 0.0.0.0.
-func (r *Relay) sourceIP(dst netip.Addr) net.IP {
-	if v, ok := r.srcIPs.Load(dst); ok {
-		return v.(net.IP)
-	}
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
-	if err != nil {
-		return nil
-	}
-	ip := c.LocalAddr().(*net.UDPAddr).IP
-	_ = c.Close()
-	r.srcIPs.Store(dst, ip)
-	return ip
-}
+var _ = api.ProtocolTLS
+var _ = netip.AddrPort{}
+var _ = tls.VersionTLS12

@@ -5,21 +5,25 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/internal/testpki"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 // world is a proxy between an internal next hop (a TCP UAS) and a partner edge (a mutual-TLS
 // UAS with the partner's certificate), with partner.example federated and routed statically.
 type world struct {
+	reg   *prometheus.Registry
 	p     *pki
 	snaps *holder
 	relay *Relay
@@ -30,7 +34,7 @@ type world struct {
 
 func newWorld(t *testing.T, tweak ...func(*world, *Config)) *world {
 	t.Helper()
-	w := &world{p: newPKI(t), snaps: &holder{}}
+	w := &world{p: newPKI(t), snaps: &holder{}, reg: prometheus.NewRegistry()}
 	w.edge = startUAS(t, "tls", w.p.serverTLS(w.p.partner))
 	w.inner = startUAS(t, "tcp", nil)
 	w.fed = fed{
@@ -47,6 +51,7 @@ func newWorld(t *testing.T, tweak ...func(*world, *Config)) *world {
 		External:        []Listener{{Transport: "tls", Addr: "127.0.0.1:0"}},
 		InternalNextHop: nh,
 		TLS:             w.p.proxyMat,
+		Registerer:      w.reg,
 	}
 	for _, f := range tweak {
 		f(w, &cfg)
@@ -93,39 +98,64 @@ func viaBranches(req *sip.Request) []string {
 }
 
 func TestOutboundToPartnerOverMutualTLS(t *testing.T) {
-	w := newWorld(t)
-	for _, transport := range []string{"tcp", "udp", "tls"} {
-		t.Run(transport, func(t *testing.T) {
-			c := newUAC(t, clientTLS(w.p.internal, w.p.ca))
-			w.edge.code.Store(200)
-			res := c.mustDo(t, w.outbound(t, transport), 200)
-			got := w.edge.wait(t)
-			if got.Method != sip.MESSAGE || got.Recipient.User != "bob" || got.Recipient.Host != partnerDomain {
-				t.Fatalf("edge got %s", got.StartLine())
+	for _, show := range []bool{false, true} {
+		w := newWorld(t, func(_ *world, c *Config) { c.ShowTopology = show })
+		for _, transport := range []string{"tcp", "udp", "tls"} {
+			name := transport
+			if show {
+				name += "/topology shown"
 			}
-			if v := got.Via(); v.Host != routingFQDN || v.Transport != "TLS" {
-				t.Errorf("top Via %q: want sent-by the federation routing FQDN over TLS", v.Value())
-			}
-			if len(viaBranches(got)) != 2 {
-				t.Errorf("edge saw Vias %v, want ours and the UAC's", viaBranches(got))
-			}
-			rrs := got.GetHeaders("Record-Route")
-			if len(rrs) != 2 || !strings.Contains(rrs[0].Value(), "sip:"+routingFQDN) || !strings.Contains(rrs[0].Value(), "transport=tls") {
-				t.Errorf("Record-Route %v: want the routing FQDN on top, then our internal entry", rrs)
-			}
-			if !strings.Contains(rrs[1].Value(), w.internalAddr(transport)) {
-				t.Errorf("internal Record-Route %q does not name the listener %s", rrs[1].Value(), w.internalAddr(transport))
-			}
-			if mf := got.MaxForwards(); mf == nil || mf.Val() != 69 {
-				t.Errorf("Max-Forwards %v, want 69", mf)
-			}
-			if string(got.Body()) != "hello" {
-				t.Errorf("body %q", got.Body())
-			}
-			if len(res.GetHeaders("Via")) != 1 {
-				t.Errorf("response upstream carries Vias %v: ours must be gone", res.GetHeaders("Via"))
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				c := newUAC(t, clientTLS(w.p.internal, w.p.ca))
+				w.edge.code.Store(200)
+				req := w.outbound(t, transport)
+				res := c.mustDo(t, req, 200)
+				got := w.edge.wait(t)
+				if got.Method != sip.MESSAGE || got.Recipient.User != "bob" || got.Recipient.Host != partnerDomain {
+					t.Fatalf("edge got %s", got.StartLine())
+				}
+				if v := got.Via(); v.Host != routingFQDN || v.Transport != "TLS" {
+					t.Errorf("top Via %q: want sent-by the federation routing FQDN over TLS", v.Value())
+				}
+				rrs := got.GetHeaders("Record-Route")
+				if len(rrs) == 0 || !strings.Contains(rrs[0].Value(), "sip:"+routingFQDN) || !strings.Contains(rrs[0].Value(), "transport=tls") {
+					t.Errorf("Record-Route %v: want the routing FQDN on top", rrs)
+				}
+				if show {
+					if len(viaBranches(got)) != 2 {
+						t.Errorf("edge saw Vias %v, want ours and the UAC's", viaBranches(got))
+					}
+					if len(rrs) != 2 || !strings.Contains(rrs[1].Value(), w.internalAddr(transport)) {
+						t.Errorf("Record-Route %v: want our internal entry naming the listener %s second", rrs, w.internalAddr(transport))
+					}
+					if got.CallID().Value() != req.CallID().Value() {
+						t.Errorf("Call-ID changed with topology shown")
+					}
+				} else {
+					if len(viaBranches(got)) != 1 {
+						t.Errorf("edge saw Vias %v: topology hiding leaves only ours", viaBranches(got))
+					}
+					if len(rrs) != 1 {
+						t.Errorf("Record-Route %v: topology hiding leaves only our external entry", rrs)
+					}
+					if whole := got.String(); strings.Contains(whole, w.internalAddr(transport)) || strings.Contains(whole, req.CallID().Value()) {
+						t.Errorf("the partner sees the internal listener or Call-ID:\n%s", whole)
+					}
+				}
+				if mf := got.MaxForwards(); mf == nil || mf.Val() != 69 {
+					t.Errorf("Max-Forwards %v, want 69", mf)
+				}
+				if string(got.Body()) != "hello" {
+					t.Errorf("body %q", got.Body())
+				}
+				if len(res.GetHeaders("Via")) != 1 {
+					t.Errorf("response upstream carries Vias %v: ours must be gone", res.GetHeaders("Via"))
+				}
+				if res.CallID().Value() != req.CallID().Value() {
+					t.Errorf("response Call-ID %q, want the request's %q", res.CallID().Value(), req.CallID().Value())
+				}
+			})
+		}
 	}
 }
 
@@ -190,10 +220,10 @@ func TestInboundHandshakeRejected(t *testing.T) {
 	if n := w.inner.count(); n != 0 {
 		t.Fatalf("internal next hop got %d requests from rejected peers", n)
 	}
-	if n := counter(w.relay.m.handshakes.WithLabelValues(dirInbound, "chain")); n < 1 {
+	if n := w.metric(t, telemetry.MetricTLSHandshakeFailures, "side="+telemetry.SideExternal, "reason="+telemetry.ReasonChain); n < 1 {
 		t.Errorf("chain failures counted %v", n)
 	}
-	if n := counter(w.relay.m.handshakes.WithLabelValues(dirInbound, "subject")); n < 1 {
+	if n := w.metric(t, telemetry.MetricTLSHandshakeFailures, "side="+telemetry.SideExternal, "reason="+telemetry.ReasonPeerSubject); n < 1 {
 		t.Errorf("subject failures counted %v", n)
 	}
 	// A peer subject added later is accepted on the next connection, without restart.
@@ -235,7 +265,7 @@ func TestOutboundHandshakeRejected(t *testing.T) {
 			}
 		})
 	}
-	if n := counter(w.relay.m.handshakes.WithLabelValues(dirOutbound, "subject")); n < 1 {
+	if n := w.metric(t, telemetry.MetricTLSHandshakeFailures, "side="+telemetry.SideExternal, "reason="+telemetry.ReasonPeerSubject); n < 1 {
 		t.Errorf("outbound subject failures counted %v", n)
 	}
 }
@@ -364,8 +394,8 @@ func TestFailover(t *testing.T) {
 		if viaBranches(a)[0] == viaBranches(b)[0] {
 			t.Fatalf("both branches used branch %s: a failover must be a new transaction", viaBranches(a)[0])
 		}
-		if viaBranches(a)[1] != viaBranches(b)[1] {
-			t.Fatal("the UAC's Via changed between branches")
+		if len(viaBranches(a)) != 1 || len(viaBranches(b)) != 1 {
+			t.Fatalf("the edges saw Vias %v and %v: topology hiding leaves only ours", viaBranches(a), viaBranches(b))
 		}
 	})
 	t.Run("first hop down", func(t *testing.T) {
@@ -400,7 +430,7 @@ func TestFailover(t *testing.T) {
 		w.set(f)
 		newUAC(t, nil).mustDo(t, w.outbound(t, "tcp"), 503)
 	})
-	if n := counter(w.relay.m.failovers.WithLabelValues("503")); n < 1 {
+	if n := w.metric(t, telemetry.MetricSIPFailovers, "reason=503"); n < 1 {
 		t.Errorf("failovers on 503 counted %v", n)
 	}
 }
@@ -533,7 +563,7 @@ func TestOverloadSheds503(t *testing.T) {
 	}
 	close(slow)
 	<-done
-	if n := counter(w.relay.m.shed); n != 1 {
+	if n := w.metric(t, telemetry.MetricSIPShed, "reason=in_flight"); n != 1 {
 		t.Errorf("shed counted %v", n)
 	}
 }
@@ -590,4 +620,35 @@ func TestInboundToInternalNextHopOverTLS(t *testing.T) {
 	if rr := got.RecordRoute(); rr == nil || !strings.Contains(rr.Value(), "transport=tls") {
 		t.Errorf("top Record-Route %v: want our internal TLS entry", rr)
 	}
+}
+
+// metric reads a counter or gauge of the relay's registry: the series with exactly these labels,
+// each "name=value" (0 when there is none yet).
+func (w *world) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := w.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if !slices.Contains(labels, l.GetName()+"="+l.GetValue()) {
+					continue series
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/proxy/cluster"
 	"github.com/sipfed/terraform-provider-sip/proxy/relay"
-	"github.com/sipfed/terraform-provider-sip/proxy/state"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
 	"github.com/sipfed/terraform-provider-sip/proxy/store/bolt"
 	"github.com/sipfed/terraform-provider-sip/proxy/store/etcd"
@@ -36,14 +35,8 @@ func openStore(ctx context.Context, cfg Config, reg prometheus.Registerer) (stor
 	return st, st, nil
 }
 
-// startCluster reads (or, on the first node, creates) the route-marker key and, on etcd, registers
-// the node in its cluster.
+// startCluster registers the node in its cluster, on etcd.
 func (s *Server) startCluster(ctx, runCtx context.Context, reg prometheus.Registerer, externalPort int) error {
-	key, err := state.RouteMarkerKey(ctx, s.store)
-	if err != nil {
-		return err
-	}
-	s.routeMarkerKey = key
 	if s.etcd == nil {
 		return nil
 	}
@@ -94,7 +87,8 @@ func publicAddresses(ls []relay.Listener) []string {
 // Cluster is the node's cluster membership; nil on the embedded store.
 func (s *Server) Cluster() *cluster.Cluster { return s.cluster }
 
-// RouteMarkerKey is the deployment's route-marker key, the same on every node of a cluster.
+// RouteMarkerKey is the deployment's route-marker key (deployment.go), the same on every node of
+// a cluster; nil without SIP listeners.
 func (s *Server) RouteMarkerKey() []byte { return s.routeMarkerKey }
 
 // Store is the configuration store the proxy runs on.

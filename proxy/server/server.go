@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -185,8 +186,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	buildSeconds := telemetry.NewHistogram(telemetry.MetricSnapshotBuildDuration, "Time to build a routing snapshot after a change.",
 		prometheus.ExponentialBuckets(0.0001, 2, 16))
 	revision := telemetry.NewGauge(telemetry.MetricSnapshotRevision, "Store revision the live routing snapshot is at.")
+	ignored := telemetry.NewGauge(telemetry.MetricSnapshotIgnoredDomains,
+		"Stored federated domains the routing snapshot leaves out: a local domain or localhost, which no partner may send as.")
 	collectors := []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildSeconds, revision}
+		buildSeconds, revision, ignored}
 	if m := s.tlsMaterial(); m != nil {
 		collectors = append(collectors, m.Collector())
 	}
@@ -195,9 +198,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	s.syncer = state.NewSyncer(st, cfg.Routing, cfg.Log)
+	var lastIgnored map[string]string
 	s.syncer.OnSwap = func(snap *routing.Snapshot, took time.Duration) {
 		buildSeconds.Observe(took.Seconds())
 		revision.Set(float64(snap.Revision()))
+		ignored.Set(float64(len(snap.Ignored())))
+		for d, why := range snap.Ignored() {
+			if _, seen := lastIgnored[d]; !seen {
+				// The API refuses such domains now; a store from before may hold them.
+				cfg.Log.Warn("stored federated domain ignored: "+why, telemetry.KeyDomain, d)
+			}
+		}
+		lastIgnored = snap.Ignored()
 	}
 	dnsCfg := cfg.DNS
 	dnsCfg.Registerer = reg
@@ -218,6 +230,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, ctx.Err()
 	}
 
+	var ln net.Listener
+	if cfg.AdminTLS != nil {
+		ln, err = tls.Listen("tcp", cfg.AdminAddr, cfg.AdminTLS)
+	} else {
+		ln, err = net.Listen("tcp", cfg.AdminAddr)
+	}
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("admin API listener %s: %w", cfg.AdminAddr, err)
+	}
+
 	externalPort := 0
 	if cfg.SIP != nil {
 		sipCfg := *cfg.SIP
@@ -225,12 +248,23 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if sipCfg.NodeFQDN == "" {
 			sipCfg.NodeFQDN = cfg.Routing.NodeFQDN
 		}
+		if sipCfg.DeploymentKey, err = deploymentKey(ctx, st); err != nil {
+			cancel()
+			_ = ln.Close()
+			return nil, err
+		}
+		s.routeMarkerKey = sipCfg.DeploymentKey
+		// The admin API is never a SIP next hop, whatever a Route says.
+		if ap, perr := netip.ParseAddrPort(ln.Addr().String()); perr == nil {
+			sipCfg.OwnAddrs = append(sipCfg.OwnAddrs, ap)
+		}
 		if sipCfg.ShutdownTimeout == 0 {
 			sipCfg.ShutdownTimeout = max(cfg.ShutdownTimeout-shutdownMargin, cfg.ShutdownTimeout/2)
 		}
 		s.relayBound = sipCfg.ShutdownTimeout
 		if s.relay, err = relay.New(sipCfg, s.syncer.Live(), s.dns); err != nil {
 			cancel()
+			_ = ln.Close()
 			return nil, err
 		}
 		if ex := s.relay.ExternalAddrs(); len(ex) > 0 {
@@ -248,17 +282,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		close(s.relayDone)
 	}
 
-	var ln net.Listener
-	if cfg.AdminTLS != nil {
-		ln, err = tls.Listen("tcp", cfg.AdminAddr, cfg.AdminTLS)
-	} else {
-		ln, err = net.Listen("tcp", cfg.AdminAddr)
-	}
-	if err != nil {
-		cancel()
-		s.closeRelay()
-		return nil, fmt.Errorf("admin API listener %s: %w", cfg.AdminAddr, err)
-	}
 	s.adminLn = ln
 	if err := s.startCluster(ctx, runCtx, reg, externalPort); err != nil {
 		cancel()

@@ -26,7 +26,6 @@ var standardPrefixes = []string{"go_", "process_"}
 // pendingLabels are metrics whose owner changes their labels to the declared ones in their own
 // change: a difference is reported, not failed. Remove an entry when it is converted.
 var pendingLabels = map[string]string{
-	telemetry.MetricTLSHandshakeFailures: "the relay labels it {direction, reason}; the lead's rewrite makes it {side, reason}",
 }
 
 var (

@@ -1,11 +1,9 @@
 package state_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/state"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
-	"github.com/sipfed/terraform-provider-sip/proxy/store/bolt"
 	"github.com/sipfed/terraform-provider-sip/proxy/store/etcd"
 	"github.com/sipfed/terraform-provider-sip/proxy/store/etcd/etcdtest"
 )
@@ -109,64 +106,4 @@ func TestWaitRevisionReachesARevisionWithoutEvents(t *testing.T) {
 		t.Fatalf("side-only Txn: %+v, %v; want revision %d", res, err, rev)
 	}
 	waitLive(t, syncer.Live(), res.Revision)
-}
-
-// Nodes starting at once agree on one route-marker key; a restart reads it back, on both
-// backends.
-func TestRouteMarkerKeyIsCreatedOnce(t *testing.T) {
-	srv := etcdtest.StartEmbedded(t)
-	var stores []store.Store
-	for range 3 {
-		stores = append(stores, openEtcd(t, srv.Endpoint()))
-	}
-	keys := make([][]byte, len(stores))
-	var wg sync.WaitGroup
-	for i, st := range stores {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k, err := state.RouteMarkerKey(context.Background(), st)
-			if err != nil {
-				t.Error(err)
-			}
-			keys[i] = k
-		}()
-	}
-	wg.Wait()
-	for i := range keys {
-		if len(keys[i]) != 32 || !bytes.Equal(keys[i], keys[0]) {
-			t.Fatalf("node %d has key %x, node 0 %x", i, keys[i], keys[0])
-		}
-	}
-	again, err := state.RouteMarkerKey(context.Background(), openEtcd(t, srv.Endpoint()))
-	if err != nil || !bytes.Equal(again, keys[0]) {
-		t.Fatalf("after a restart: %x, %v", again, err)
-	}
-	// Not configuration: no revision, no audit entry, not listed.
-	if rev, _ := stores[0].Revision(context.Background()); rev != 0 {
-		t.Fatalf("creating the key moved the revision to %d", rev)
-	}
-	if objs, _, _ := stores[0].ListAll(context.Background()); len(objs) != 0 {
-		t.Fatalf("ListAll: %+v", objs)
-	}
-
-	dir := t.TempDir()
-	b, err := bolt.Open(dir, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k1, err := state.RouteMarkerKey(context.Background(), b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = b.Close()
-	b, err = bolt.Open(dir, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	k2, err := state.RouteMarkerKey(context.Background(), b)
-	if err != nil || !bytes.Equal(k1, k2) {
-		t.Fatalf("bbolt: %x then %x, %v", k1, k2, err)
-	}
 }

@@ -106,6 +106,8 @@ const (
 	// KeyAdminRequests and KeySIPTransactions count what a shutdown drained.
 	KeyAdminRequests   = "admin_requests"
 	KeySIPTransactions = "sip_transactions"
+	// KeyAbandoned counts what a drain had to answer at its bound rather than see finish.
+	KeyAbandoned = "abandoned"
 	// KeyBound is a configured upper bound (a duration), e.g. --shutdown-timeout.
 	KeyBound = "bound"
 )
@@ -114,13 +116,27 @@ const (
 // metric the proxy exports is declared here: a test walks a running proxy's registry and refuses
 // any other name. Labels are the Label* constants below.
 const (
-	// SIP core (relay): requests and responses by direction.
+	// SIP core: requests and responses by direction.
 	MetricSIPRequests  = "sipfed_sip_requests_total"  // {direction}
 	MetricSIPResponses = "sipfed_sip_responses_total" // {direction, class}: final responses sent upstream
-	MetricSIPFailovers = "sipfed_sip_failovers_total" // {reason}
-	MetricSIPShed      = "sipfed_sip_shed_total"      // requests answered 503 for overload
-	MetricSIPOverload  = "sipfed_sip_overloaded"      // 1 while shedding
-	MetricSIPInFlight  = "sipfed_sip_inflight_transactions"
+	MetricSIPFailovers = "sipfed_sip_failovers_total" // {reason}: branches given up on
+	MetricSIPRefused   = "sipfed_sip_refused_total"   // {direction, status}: answered by the proxy itself
+	MetricSIPStray     = "sipfed_sip_stray_responses_total"
+	MetricSIPShed      = "sipfed_sip_shed_total" // {reason}: new requests answered 503 at admission
+	MetricSIPOverload  = "sipfed_sip_overloaded" // 1 while admission refuses requests that waited too long
+	// MetricSIPQueueDelay is the least wait of a request before its handling over the last
+	// interval (UDP: from the kernel's receive time).
+	MetricSIPQueueDelay = "sipfed_sip_queue_delay_seconds"
+	MetricSIPInFlight   = "sipfed_sip_inflight_transactions"
+	// Next-hop health.
+	MetricNextHopFailures = "sipfed_next_hop_failures_total" // {reason}
+	MetricNextHopDown     = "sipfed_next_hop_down"           // next hops skipped until a probe answers
+
+	// SIP connections, framing and limits.
+	MetricSIPConnections   = "sipfed_sip_connections"          // {side, protocol}
+	MetricSIPLimitRefusals = "sipfed_sip_limit_refusals_total" // {side, reason}
+	MetricSIPPartialBytes  = "sipfed_sip_partial_bytes"        // held for messages not yet whole
+	MetricSIPParseErrors   = "sipfed_sip_parse_errors_total"   // {side, status}
 	// MetricSIPTransactionDuration is the latency of a SIP transaction through the proxy, from
 	// request in to final response out, as a histogram {direction, protocol}.
 	MetricSIPTransactionDuration = "sipfed_sip_transaction_duration_seconds"
@@ -149,6 +165,9 @@ const (
 	// Routing snapshot.
 	MetricSnapshotBuildDuration = "sipfed_snapshot_build_duration_seconds"
 	MetricSnapshotRevision      = "sipfed_snapshot_revision"
+	// MetricSnapshotIgnoredDomains counts stored federated domains left out of routing (a local
+	// domain or localhost).
+	MetricSnapshotIgnoredDomains = "sipfed_snapshot_ignored_domains"
 
 	// The etcd store: writes retried because another node wrote first; writes whose answer was
 	// lost, by what checking found (result: ResultCommitted, ResultNotCommitted, ResultUnknown);
@@ -172,10 +191,20 @@ var Metrics = map[string][]string{
 	MetricSIPRequests:            {LabelDirection},
 	MetricSIPResponses:           {LabelDirection, LabelClass},
 	MetricSIPFailovers:           {LabelReason},
-	MetricSIPShed:                nil,
+	MetricSIPRefused:             {LabelDirection, LabelStatus},
+	MetricSIPStray:               nil,
+	MetricSIPShed:                {LabelReason},
 	MetricSIPOverload:            nil,
+	MetricSIPQueueDelay:          nil,
 	MetricSIPInFlight:            nil,
 	MetricSIPTransactionDuration: {LabelDirection, LabelProtocol},
+	MetricNextHopFailures:        {LabelReason},
+	MetricNextHopDown:            nil,
+
+	MetricSIPConnections:   {LabelSide, LabelProtocol},
+	MetricSIPLimitRefusals: {LabelSide, LabelReason},
+	MetricSIPPartialBytes:  nil,
+	MetricSIPParseErrors:   {LabelSide, LabelStatus},
 
 	MetricTLSHandshakeFailures: {LabelSide, LabelReason},
 	MetricTLSCertificateExpiry: nil,
@@ -193,8 +222,9 @@ var Metrics = map[string][]string{
 	MetricAdminTokenReloads:    {LabelResult},
 	MetricAdminTokens:          nil,
 
-	MetricSnapshotBuildDuration: nil,
-	MetricSnapshotRevision:      nil,
+	MetricSnapshotBuildDuration:  nil,
+	MetricSnapshotRevision:       nil,
+	MetricSnapshotIgnoredDomains: nil,
 
 	MetricStoreWriteConflicts: nil,
 	MetricStoreLostWrites:     {LabelResult},
@@ -242,6 +272,26 @@ const (
 	ResultCommitted    = "committed"
 	ResultNotCommitted = "not_committed"
 	ResultUnknown      = "unknown"
+)
+
+// Reasons, as metric label values and log values.
+const (
+	ReasonPerAddressLimit = "per_address_limit"
+	ReasonConnectionLimit = "connection_limit"
+	ReasonPartialBudget   = "partial_budget"
+	ReasonTooLarge        = "too_large"
+	ReasonFraming         = "framing"
+	ReasonMessageTimeout  = "message_timeout"
+	ReasonWriteQueue      = "write_queue"
+	ReasonHandshake       = "handshake"
+	ReasonChain           = "chain"
+	ReasonPeerSubject     = "peer_subject"
+	ReasonTransport       = "transport"
+	ReasonTimeout         = "timeout"
+	ReasonQueueDelay      = "queue_delay"
+	ReasonSchedulingDelay = "scheduling_delay"
+	ReasonInFlight        = "in_flight"
+	ReasonDraining        = "draining"
 )
 
 // Register registers collectors on reg, joining the errors; a nil reg registers nothing (the

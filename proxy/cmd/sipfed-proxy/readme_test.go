@@ -9,7 +9,7 @@ import (
 )
 
 // The README's table of limits names real flags with the defaults --help gives, and every
-// operations flag (shutdown, admin HTTP, DNS) is in it.
+// operations flag (shutdown, admin HTTP, DNS, the SIP relay's limits and timers) is in it.
 func TestREADMEFlagTableMatchesHelp(t *testing.T) {
 	readme, err := os.ReadFile("../../../README.md")
 	if err != nil {
@@ -34,7 +34,9 @@ func TestREADMEFlagTableMatchesHelp(t *testing.T) {
 			t.Errorf("README says --%s defaults to %q; --help says %q", name, def, f.DefValue)
 		}
 	}
-	ops := regexp.MustCompile(`^(shutdown-|admin-(read|write|idle|max|live)|dns-(timeout|negative|max|cache))`)
+	ops := regexp.MustCompile(`^(shutdown-|admin-(read|write|idle|max|live)|dns-(timeout|negative|max|cache)|` +
+		`topology-hiding|hop-timeout|invite-timeout|max-in-flight|overload-|next-hop-backoff|max-message-size|` +
+		`message-timeout|idle-timeout-|handshake-timeout|max-connections|partial-bytes-limit|write-queue-limit|dial-timeout)`)
 	fs.VisitAll(func(f *flag.Flag) {
 		if ops.MatchString(f.Name) && !inTable[f.Name] {
 			t.Errorf("--%s is not in the README's table of limits", f.Name)

@@ -54,6 +54,7 @@ type serveFlags struct {
 	adminHTTP        server.AdminHTTP
 	adminLiveTimeout time.Duration
 	dns              discovery.Config
+	sip              sipFlags
 	// store chooses the embedded store or etcd.
 	store storeFlags
 }
@@ -97,6 +98,7 @@ func parseServeFlagsInto(fs *flag.FlagSet, args []string) (*serveFlags, error) {
 	fs.DurationVar(&f.dns.MaxNegativeTTL, "dns-max-negative-ttl", discovery.DefaultMaxNegativeTTL, "DNS: cap of the negative TTL a SOA gives NXDOMAIN and no-records answers")
 	fs.DurationVar(&f.dns.MaxTTL, "dns-max-ttl", discovery.DefaultMaxTTL, "DNS: cap of how long an answer is cached, whatever its TTL")
 	fs.IntVar(&f.dns.CacheSize, "dns-cache-size", discovery.DefaultCacheSize, "DNS: most answers cached (SRV, A and AAAA apart); the least recently used go first")
+	f.sip.register(fs)
 	f.store.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -258,6 +260,9 @@ func (f *serveFlags) sipConfig() (*relay.Config, error) {
 		return nil, nil
 	}
 	c := &relay.Config{TLS: material}
+	if err := f.sip.apply(c); err != nil {
+		return nil, err
+	}
 	for _, s := range f.sipInternal {
 		l, err := relay.ParseListener(s)
 		if err != nil {

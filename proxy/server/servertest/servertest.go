@@ -46,6 +46,9 @@ func WithDNS(servers ...string) Option {
 	return func(c *server.Config) { c.DNS.Servers = servers }
 }
 
+// WithLog sends the proxy's log to l (e.g. to count the lines an attack makes it write).
+func WithLog(l *slog.Logger) Option { return func(c *server.Config) { c.Log = l } }
+
 // WithDataDir reuses a data directory, e.g. to restart on the same store.
 func WithDataDir(dir string) Option { return func(c *server.Config) { c.DataDir = dir } }
 

@@ -1,0 +1,743 @@
+package core
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
+)
+
+type stxState uint8
+
+const (
+	stxDeciding   stxState = iota // waiting for a decision that needed DNS
+	stxProceeding                 // forwarding; no final response yet
+	stxCompleted                  // a non-2xx final went upstream (INVITE: waiting for the ACK)
+	stxAccepted                   // a 2xx went upstream for an INVITE (RFC 6026)
+	stxDone                       // gone from the table
+)
+
+// serverTx is a request the core took on: it answers it exactly once with a final response,
+// whatever happens to its branches.
+type serverTx struct {
+	c      *Core
+	key    uint64
+	mu     sync.Mutex
+	req    message.Msg // a copy the transaction owns
+	src    transport.Source
+	invite bool
+	lh     uint32
+	state  stxState
+
+	verdict   *Verdict
+	next      int // the next target to try
+	client    *clientTx
+	cancelled bool
+	triedDown int // targets skipped because their hop was down (for tests and logs)
+
+	lastResp    []byte // the last response sent upstream, for retransmissions of the request
+	finalStatus int
+	started     time.Time
+	counted     bool // counted in Core.inflight
+
+	timer     *time.Timer
+	expireAt  time.Time
+	retransAt time.Time // Timer G: INVITE non-2xx final over UDP until the ACK
+	retransIv time.Duration
+}
+
+// cloneMsg copies m with its buffer: spans are offsets, so they stay valid.
+func cloneMsg(m *message.Msg) *message.Msg {
+	cp := new(message.Msg)
+	copyMsg(cp, m)
+	return cp
+}
+
+func copyMsg(dst, m *message.Msg) {
+	hs := append(dst.Headers[:0], m.Headers...)
+	*dst = *m
+	dst.Headers = hs
+	dst.Buf = append([]byte(nil), m.Buf...)
+}
+
+func (c *Core) newServerTx(m *message.Msg, src *transport.Source, key uint64, invite bool, lh uint32) *serverTx {
+	stx := &serverTx{c: c, key: key, invite: invite, lh: lh, state: stxProceeding, started: time.Now()}
+	copyMsg(&stx.req, m)
+	stx.src = *src
+	if _, fresh := c.servers.putNew(key, stx); !fresh {
+		return nil // a copy of the request raced this one in; it owns the transaction
+	}
+	c.inflight.Add(1)
+	c.m.inflight.Inc()
+	stx.counted = true
+	return stx
+}
+
+// retransmission answers a request that matched a live transaction: over UDP it gets the last
+// response again; otherwise there is nothing to do (RFC 3261 17.2).
+func (stx *serverTx) retransmission(m *message.Msg, src *transport.Source) {
+	stx.mu.Lock()
+	defer stx.mu.Unlock()
+	if src.Proto != transport.UDP || stx.lastResp == nil || stx.state == stxDone {
+		return
+	}
+	_ = src.Socket.WriteTo(stx.lastResp, src.Remote)
+}
+
+// forward starts the branches of a verdict.
+func (stx *serverTx) forward(v *Verdict) {
+	stx.verdict = v
+	if v.Action != Forward || len(v.Targets) == 0 {
+		stx.respondFinalLocal(v.Status, v.Reason, v.Extra)
+		return
+	}
+	stx.startNext()
+}
+
+// startNext tries the targets left, skipping next hops known to be down while others are up,
+// until one accepts the request; with none left, the caller gets the answer the failures
+// deserve. When every target left is down they are tried all the same: there is nothing better
+// to do, and one of them may be back.
+func (stx *serverTx) startNext() {
+	v := stx.verdict
+	for stx.next < len(v.Targets) && !stx.cancelled {
+		t := &v.Targets[stx.next]
+		stx.next++
+		if stx.c.health.isDown(t) && stx.upLeft() {
+			stx.triedDown++
+			continue
+		}
+		if stx.newClient(t) {
+			return
+		}
+	}
+	switch {
+	case stx.cancelled:
+		stx.respondFinalLocal(487, "Request Terminated", nil)
+	default:
+		stx.respondFinalLocal(503, "Service Unavailable", append(warningLine(stx, "no next hop answered"), retryAfter...))
+	}
+}
+
+// upLeft reports whether a target after the current one is not known to be down.
+func (stx *serverTx) upLeft() bool {
+	v := stx.verdict
+	for i := stx.next; i < len(v.Targets); i++ {
+		if !stx.c.health.known(&v.Targets[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func warningLine(stx *serverTx, text string) []byte {
+	host := stx.verdict.ViaHost
+	if host == "" {
+		host = "sipfed"
+	}
+	return []byte("Warning: 399 " + host + " \"" + text + "\"\r\n")
+}
+
+// respondLocal sends upstream a response the core writes itself (100 Trying, 487, 503...).
+func (stx *serverTx) respondLocal(status int, reason string, extra []byte) {
+	out := message.AppendResponse(nil, &stx.req, stx.src.Remote, message.Response{Status: status, Reason: reason, ToTag: stx.c.localTag, Extra: extra})
+	stx.sendUpstream(out, status)
+}
+
+// respondFinalLocal ends the transaction with a response the core writes.
+func (stx *serverTx) respondFinalLocal(status int, reason string, extra []byte) {
+	if status < 200 {
+		status, reason = 500, "Server Internal Error"
+	}
+	if reason == "" {
+		reason = reasonPhrase(status)
+	}
+	stx.respondLocal(status, reason, extra)
+}
+
+// sendUpstream sends a response toward the request's sender and moves the transaction on.
+func (stx *serverTx) sendUpstream(out []byte, status int) {
+	if stx.state == stxDone || (stx.finalStatus >= 200 && !(stx.invite && status >= 200 && status < 300)) {
+		return // one final answer only; 2xx of an INVITE keep coming (RFC 3261 16.7 step 10)
+	}
+	c := stx.c
+	var err error
+	if stx.src.Conn != nil {
+		err = stx.src.Conn.Send(out)
+	} else {
+		err = stx.src.Socket.WriteTo(out, stx.src.Remote)
+	}
+	if err != nil {
+		c.log.Debug("response not sent upstream", telemetry.KeyStatus, status, telemetry.KeyRemote, stx.src.Remote.String(), telemetry.KeyError, err)
+	}
+	stx.lastResp = out
+	if status < 200 {
+		return
+	}
+	first := stx.finalStatus == 0
+	stx.finalStatus = status
+	if first {
+		stx.final(status)
+	}
+}
+
+// final moves the transaction to its end state after its first final response.
+func (stx *serverTx) final(status int) {
+	c := stx.c
+	c.m.response(stx.src.Side, status)
+	if stx.counted {
+		stx.counted = false
+		c.inflight.Add(-1)
+		c.m.inflight.Dec()
+		c.m.observe(stx)
+	}
+	now := time.Now()
+	switch {
+	case !stx.invite && stx.src.Proto == transport.UDP:
+		// Keep only the response's bytes for Timer J, not the transaction (see retrans.go).
+		c.retrans.put(stx.key, stx.lastResp)
+		stx.finish()
+	case !stx.invite:
+		stx.finish()
+	case status < 300:
+		stx.state = stxAccepted
+		stx.expireAt = now.Add(linger)
+		stx.arm()
+	default:
+		stx.state = stxCompleted
+		stx.expireAt = now.Add(linger)
+		if stx.src.Proto == transport.UDP {
+			stx.retransIv = T1
+			stx.retransAt = now.Add(T1)
+		}
+		stx.arm()
+	}
+}
+
+// finish removes the transaction; its client transaction goes too unless it lingers.
+func (stx *serverTx) finish() {
+	if stx.state == stxDone {
+		return
+	}
+	stx.state = stxDone
+	stx.c.servers.del(stx.key, stx)
+	if stx.counted {
+		stx.counted = false
+		stx.c.inflight.Add(-1)
+		stx.c.m.inflight.Dec()
+	}
+	if ctx := stx.client; ctx != nil {
+		ctx.remove()
+	}
+	if stx.timer != nil {
+		stx.timer.Stop()
+	}
+}
+
+// acked takes the ACK of a non-2xx final response: Timer G stops. It reports whether the ACK
+// belonged here.
+func (stx *serverTx) acked() bool {
+	if stx.state == stxCompleted && stx.invite {
+		stx.retransAt = time.Time{}
+		// RFC 3261 Timer I: keep absorbing ACK retransmissions a little over UDP.
+		stx.expireAt = time.Now().Add(5 * time.Second)
+		stx.arm()
+		return true
+	}
+	return stx.state == stxDeciding || stx.state == stxProceeding
+}
+
+// cancelRequested cancels a pending INVITE: branches in progress get a CANCEL, no new branch
+// starts, and the caller gets 487 once the branch answers.
+func (stx *serverTx) cancelRequested() {
+	if !stx.invite || stx.finalStatus >= 200 || stx.cancelled {
+		return
+	}
+	stx.cancelled = true
+	if stx.state == stxDeciding {
+		stx.state = stxProceeding
+		stx.respondFinalLocal(487, "Request Terminated", nil)
+		return
+	}
+	if ctx := stx.client; ctx != nil {
+		ctx.cancelBranch()
+		return
+	}
+	stx.respondFinalLocal(487, "Request Terminated", nil)
+}
+
+// arm sets the transaction's one timer to its earliest deadline.
+func (stx *serverTx) arm() {
+	next := stx.expireAt
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	earlier(stx.retransAt)
+	if ctx := stx.client; ctx != nil {
+		earlier(ctx.deadline)
+		earlier(ctx.retransAt)
+		earlier(ctx.cancelAt)
+	}
+	if next.IsZero() {
+		if stx.timer != nil {
+			stx.timer.Stop()
+		}
+		return
+	}
+	d := time.Until(next)
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	if stx.timer == nil {
+		stx.timer = time.AfterFunc(d, stx.fire)
+	} else {
+		stx.timer.Reset(d)
+	}
+}
+
+// fire runs what is due.
+func (stx *serverTx) fire() {
+	stx.mu.Lock()
+	defer stx.mu.Unlock()
+	if stx.state == stxDone {
+		return
+	}
+	now := time.Now()
+	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
+	if ctx := stx.client; ctx != nil {
+		ctx.tick(now, due)
+	}
+	if stx.state == stxDone {
+		return
+	}
+	if due(stx.retransAt) && stx.lastResp != nil {
+		_ = stx.src.Socket.WriteTo(stx.lastResp, stx.src.Remote)
+		stx.retransIv = min(2*stx.retransIv, T2)
+		stx.retransAt = now.Add(stx.retransIv)
+	}
+	if due(stx.expireAt) {
+		stx.finish()
+		return
+	}
+	stx.arm()
+}
+
+type ctxState uint8
+
+const (
+	ctxCalling    ctxState = iota // sent (or waiting for its connection); nothing back yet
+	ctxProceeding                 // a provisional response came
+	ctxCompleted                  // a final response came
+	ctxDead                       // failed over, or removed
+)
+
+// clientTx is one branch: the request sent to one target.
+type clientTx struct {
+	c      *Core
+	stx    *serverTx
+	key    uint64
+	branch []byte
+	target Target
+	out    []byte
+	conn   *transport.Conn
+	sock   *transport.UDPSocket
+	link   transport.Link
+	state  ctxState
+
+	sentAt    time.Time
+	deadline  time.Time
+	retransAt time.Time
+	retransIv time.Duration
+
+	cancelOut   []byte
+	cancelKey   uint64
+	cancelAt    time.Time
+	cancelIv    time.Duration
+	cancelDone  bool
+	wantCancel  bool // CANCEL asked for before any provisional response: sent on the first
+	lingerUntil time.Time
+}
+
+// newClient starts a branch toward t; false when it failed at once (the caller tries the next).
+func (stx *serverTx) newClient(t *Target) bool {
+	c := stx.c
+	ctx := &clientTx{c: c, stx: stx, target: *t}
+	ctx.link.W = ctx
+	ctx.branch = c.appendBranch(make([]byte, 0, 48), stx.lh)
+	ctx.key = c.clientKey(ctx.branch, false)
+	if t.Proto == transport.UDP {
+		sock, err := c.tp.SocketFor(t.Side, t.Addr)
+		if err != nil {
+			stx.branchFailedNow(ctx, "transport", err)
+			return false
+		}
+		ctx.sock = sock
+	}
+	ctx.out = c.appendRequest(nil, &stx.req, &stx.src, stx.verdict, t, ctx.branch, ctx.sock)
+	c.clients.putNew(ctx.key, ctx)
+	stx.client = ctx
+	now := time.Now()
+	ctx.sentAt = now
+	ctx.deadline = now.Add(c.cfg.HopTimeout)
+	switch t.Proto {
+	case transport.UDP:
+		if err := ctx.sock.WriteTo(ctx.out, t.Addr); err != nil {
+			ctx.remove()
+			stx.client = nil
+			stx.branchFailedNow(ctx, "transport", err)
+			return false
+		}
+		ctx.retransIv = T1
+		ctx.retransAt = now.Add(T1)
+	default:
+		conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name)
+		if err != nil {
+			ctx.remove()
+			stx.client = nil
+			stx.branchFailedNow(ctx, "transport", err)
+			return false
+		}
+		ctx.conn = conn
+		open, err := conn.Attach(&ctx.link)
+		if err != nil {
+			ctx.remove()
+			stx.client = nil
+			stx.branchFailedNow(ctx, "transport", err)
+			return false
+		}
+		if open {
+			if err := ctx.sendNow(); err != nil {
+				ctx.remove()
+				stx.client = nil
+				stx.branchFailedNow(ctx, "transport", err)
+				return false
+			}
+		}
+	}
+	stx.arm()
+	return true
+}
+
+// sendNow sends the branch's request over its open connection, if policy still permits that
+// peer.
+func (ctx *clientTx) sendNow() error {
+	if cert := ctx.conn.PeerCert(); cert != nil {
+		if err, closeConn := ctx.c.pol.Permit(&ctx.target, cert); err != nil {
+			if closeConn {
+				ctx.conn.Close()
+			}
+			return err
+		}
+	} else if ctx.target.Proto == transport.TLS {
+		return errors.New("TLS connection without a peer certificate")
+	}
+	return ctx.conn.Send(ctx.out)
+}
+
+// ConnOpened runs when the connection the branch waited for is up.
+func (ctx *clientTx) ConnOpened() {
+	stx := ctx.stx
+	stx.mu.Lock()
+	defer stx.mu.Unlock()
+	if ctx.state != ctxCalling || stx.client != ctx {
+		return
+	}
+	if err := ctx.sendNow(); err != nil {
+		ctx.failed("transport", err)
+	}
+}
+
+// ConnFailed runs when the branch's connection fails.
+func (ctx *clientTx) ConnFailed(err error) {
+	stx := ctx.stx
+	stx.mu.Lock()
+	defer stx.mu.Unlock()
+	if stx.client != ctx || (ctx.state != ctxCalling && ctx.state != ctxProceeding) {
+		return
+	}
+	if ctx.state == ctxProceeding && stx.invite {
+		// The callee's side is ringing: a broken connection now is an error, not a reason
+		// to ring somewhere else.
+		ctx.remove()
+		stx.client = nil
+		stx.respondFinalLocal(503, "Service Unavailable", warningLine(stx, "connection to the next hop closed"))
+		return
+	}
+	ctx.failed("transport", err)
+}
+
+// from reports whether src may answer this branch: the side it went to and, on the external
+// side, a peer policy would have sent it to. A response should come back on the connection its
+// request went on (RFC 3261 18.2.2) but not every peer does so (sipp answers on its own); any
+// other connection must be as trusted.
+func (ctx *clientTx) from(src *transport.Source) bool {
+	if src.Side != ctx.target.Side {
+		return false
+	}
+	if ctx.conn != nil && src.Conn == ctx.conn {
+		return true
+	}
+	if src.Side == transport.Internal {
+		return true
+	}
+	if src.Conn == nil {
+		return src.Proto == ctx.target.Proto && src.Remote == ctx.target.Addr
+	}
+	cert := src.Conn.PeerCert()
+	if cert == nil {
+		return false
+	}
+	err, _ := ctx.c.pol.Permit(&ctx.target, cert)
+	return err == nil
+}
+
+// failed gives up on this branch and tries the next target.
+func (ctx *clientTx) failed(reason string, err error) {
+	stx := ctx.stx
+	ctx.remove()
+	stx.client = nil
+	c := ctx.c
+	if reason != "503" {
+		c.health.failed(&ctx.target, reason)
+	}
+	c.m.failovers.WithLabelValues(reason).Inc()
+	c.logTarget(stx, &ctx.target).Info("next hop failed", telemetry.KeyReason, reason, telemetry.KeyError, errString(err))
+	if stx.cancelled {
+		stx.respondFinalLocal(487, "Request Terminated", nil)
+		return
+	}
+	stx.startNext()
+}
+
+// branchFailedNow records a branch that failed before it was sent.
+func (stx *serverTx) branchFailedNow(ctx *clientTx, reason string, err error) {
+	c := stx.c
+	c.health.failed(&ctx.target, reason)
+	c.m.failovers.WithLabelValues(reason).Inc()
+	c.logTarget(stx, &ctx.target).Info("next hop failed", telemetry.KeyReason, reason, telemetry.KeyError, errString(err))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// remove takes the branch out of the table (and off its connection); it answers nothing more.
+func (ctx *clientTx) remove() {
+	if ctx.state == ctxDead {
+		return
+	}
+	ctx.state = ctxDead
+	ctx.c.clients.del(ctx.key, ctx)
+	if ctx.cancelKey != 0 {
+		ctx.c.clients.del(ctx.cancelKey, ctx)
+	}
+	transport.Unlink(&ctx.link)
+	ctx.deadline, ctx.retransAt, ctx.cancelAt = time.Time{}, time.Time{}, time.Time{}
+}
+
+// tick runs the branch's due timers.
+func (ctx *clientTx) tick(now time.Time, due func(time.Time) bool) {
+	stx := ctx.stx
+	if due(ctx.retransAt) && ctx.sock != nil && ctx.state != ctxDead {
+		_ = ctx.sock.WriteTo(ctx.out, ctx.target.Addr)
+		if stx.invite {
+			ctx.retransIv *= 2 // Timer A doubles until Timer B (here: the hop timeout)
+		} else {
+			ctx.retransIv = min(2*ctx.retransIv, T2)
+		}
+		ctx.retransAt = now.Add(ctx.retransIv)
+	}
+	if due(ctx.cancelAt) && ctx.sock != nil && !ctx.cancelDone {
+		_ = ctx.sock.WriteTo(ctx.cancelOut, ctx.target.Addr)
+		ctx.cancelIv = min(2*ctx.cancelIv, T2)
+		ctx.cancelAt = now.Add(ctx.cancelIv)
+	}
+	if due(ctx.lingerUntil) && ctx.state == ctxCompleted {
+		ctx.remove()
+		return
+	}
+	if !due(ctx.deadline) {
+		return
+	}
+	switch {
+	case ctx.state == ctxCalling:
+		ctx.failed("timeout", errTimeout)
+	case ctx.state == ctxProceeding && stx.invite && stx.cancelled:
+		// The branch never answered its CANCEL: the caller still gets its 487.
+		ctx.deadline = time.Time{}
+		stx.respondFinalLocal(487, "Request Terminated", nil)
+	case ctx.state == ctxProceeding && stx.invite:
+		// Timer C: the callee rang too long. Cancel the branch and tell the caller.
+		ctx.deadline = time.Time{}
+		ctx.cancelBranch()
+		stx.respondFinalLocal(408, "Request Timeout", nil)
+	case ctx.state == ctxProceeding:
+		ctx.failed("timeout", errTimeout)
+	default:
+		ctx.deadline = time.Time{}
+	}
+}
+
+var errTimeout = errors.New("no final response within the hop timeout")
+
+// onResponse takes a response of this branch (the transaction's lock is held).
+func (ctx *clientTx) onResponse(m *message.Msg) {
+	stx := ctx.stx
+	status := m.Status
+	if ctx.state == ctxDead || stx.state == stxDone {
+		if stx.invite && status >= 200 && status < 300 && stx.state != stxDone {
+			stx.relay(m) // a late 2xx must still reach the caller (RFC 3261 16.7 step 10)
+		}
+		return
+	}
+	if status < 200 {
+		ctx.retransAt = time.Time{}
+		if ctx.state == ctxCalling {
+			ctx.state = ctxProceeding
+			if stx.invite {
+				ctx.deadline = time.Now().Add(ctx.c.cfg.InviteTimeout)
+			} else {
+				// RFC 3261 17.1.2.2: a non-INVITE branch keeps retransmitting at T2.
+				if ctx.sock != nil {
+					ctx.retransIv = T2
+					ctx.retransAt = time.Now().Add(T2)
+				}
+			}
+			if ctx.wantCancel {
+				ctx.sendCancel()
+			}
+		} else if stx.invite && !stx.cancelled {
+			ctx.deadline = time.Now().Add(ctx.c.cfg.InviteTimeout)
+		}
+		if status > 100 {
+			stx.relay(m) // 100 Trying is hop by hop (RFC 3261 16.7 step 3)
+		}
+		stx.arm()
+		return
+	}
+	// A final response.
+	ctx.state = ctxCompleted
+	ctx.deadline, ctx.retransAt = time.Time{}, time.Time{}
+	ctx.c.health.succeeded(&ctx.target)
+	if stx.invite && status >= 300 {
+		ctx.ackNon2xx(m)
+	}
+	if status == 503 && stx.next < len(stx.verdict.Targets) && !stx.cancelled && stx.finalStatus == 0 {
+		// A 503 fails this request over to the next hop and marks nothing (the hop is up).
+		ctx.failed("503", nil)
+		return
+	}
+	stx.relay(m)
+	switch {
+	case stx.invite:
+		// Keep the branch to pass 2xx retransmissions on, or to re-ACK retransmitted
+		// non-2xx finals over UDP (Timer M / Timer D).
+		ctx.lingerUntil = time.Now().Add(linger)
+		stx.arm()
+	default:
+		ctx.remove()
+	}
+}
+
+// relay forwards a response of a branch upstream, edited for the side it goes to.
+func (stx *serverTx) relay(m *message.Msg) {
+	c := stx.c
+	// The Vias upstream are the request's own, as it came: the response's are the same when the
+	// next hop is right (RFC 3261 8.2.6.2), but a response must not be able to steer where its
+	// copy goes, and topology hiding sent the request without them.
+	e := message.Edit{PopVia: true, DropVias: true, MaxForwards: message.NoMaxForwards,
+		InsertVias: message.AppendResponseVias(nil, &stx.req, stx.src.Remote)}
+	flow := &stx.verdict.Flow
+	if flow.CallIDRewritten {
+		e.CallID = stx.req.Bytes(stx.req.CallID)
+	}
+	c.pol.EditResponse(flow, m, &e)
+	out := message.AppendEdited(nil, m, &e)
+	stx.sendUpstream(out, m.Status)
+}
+
+// ackNon2xx acknowledges a non-2xx final response of an INVITE branch hop by hop (RFC 3261
+// 17.1.1.3): same Request-URI, Via, Route, From, Call-ID and CSeq number as the INVITE, the
+// To of the response.
+func (ctx *clientTx) ackNon2xx(res *message.Msg) {
+	var inv message.Msg
+	if err := message.Parse(&inv, ctx.out, false, message.Limits{}); err != nil {
+		return
+	}
+	out := appendAck(nil, &inv, res)
+	ctx.sendRaw(out)
+}
+
+// cancelBranch cancels the branch's INVITE: at once if a provisional response came (RFC 3261
+// 9.1), else on the first one.
+func (ctx *clientTx) cancelBranch() {
+	if ctx.state == ctxProceeding {
+		ctx.sendCancel()
+		return
+	}
+	if ctx.state == ctxCalling {
+		ctx.wantCancel = true
+		// No provisional yet: waiting longer than a hop timeout for one is pointless.
+		if d := time.Now().Add(ctx.c.cfg.HopTimeout); ctx.deadline.IsZero() || d.Before(ctx.deadline) {
+			ctx.deadline = d
+		}
+		ctx.stx.arm()
+	}
+}
+
+func (ctx *clientTx) sendCancel() {
+	if ctx.cancelOut != nil {
+		return
+	}
+	var inv message.Msg
+	if err := message.Parse(&inv, ctx.out, false, message.Limits{}); err != nil {
+		return
+	}
+	ctx.cancelOut = appendCancel(nil, &inv)
+	ctx.cancelKey = ctx.c.clientKey(ctx.branch, true)
+	ctx.c.clients.putNew(ctx.cancelKey, ctx)
+	ctx.sendRaw(ctx.cancelOut)
+	if ctx.sock != nil {
+		ctx.cancelIv = T1
+		ctx.cancelAt = time.Now().Add(T1)
+	}
+	// The 487 is due soon; if it never comes, the caller still gets one.
+	ctx.deadline = time.Now().Add(ctx.c.cfg.HopTimeout)
+	ctx.stx.arm()
+}
+
+// cancelAnswered takes the answer to the branch's CANCEL.
+func (ctx *clientTx) cancelAnswered() {
+	ctx.cancelDone = true
+	ctx.cancelAt = time.Time{}
+}
+
+// sendRaw sends bytes of the branch (an ACK, a CANCEL) the way its request went.
+func (ctx *clientTx) sendRaw(b []byte) {
+	if ctx.sock != nil {
+		_ = ctx.sock.WriteTo(b, ctx.target.Addr)
+		return
+	}
+	if ctx.conn != nil {
+		_ = ctx.conn.Send(b)
+	}
+}
+
+func localAddrToward(dst netip.Addr) netip.Addr {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
+	if err != nil {
+		return netip.IPv4Unspecified()
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+}

@@ -1,0 +1,179 @@
+// Package topology holds the secrets and encodings with which the proxy hides the enterprise's
+// internal topology from partners and recognises its own Route entries, statelessly, as
+// Kamailio's topoh module and the Lync Access Edge do: what a partner must echo back (Contact,
+// Record-Route, Call-ID) goes out encrypted under a key only the deployment has, and comes
+// back to be decoded. Every node of a cluster derives the same keys from one deployment key
+// kept in the store, so any node decodes what another wrote, and restarts change nothing.
+package topology
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"hash"
+	"sync"
+)
+
+// KeySize is the size of a deployment key.
+const KeySize = 32
+
+// Codec encodes and decodes with one deployment's keys. It is safe for concurrent use.
+type Codec struct {
+	markerKey []byte
+	sealer    cipher.AEAD
+	callBlock cipher.Block
+	callMAC   []byte
+	macs      sync.Pool // hash.Hash of callMAC
+	markers   sync.Map  // host -> marker string
+}
+
+// ErrKey: the deployment key is not KeySize bytes.
+var ErrKey = errors.New("topology: the deployment key must be 32 bytes")
+
+// NewKey makes a new random deployment key.
+func NewKey() ([]byte, error) {
+	k := make([]byte, KeySize)
+	_, err := rand.Read(k)
+	return k, err
+}
+
+// New derives a codec's keys from a deployment key, one key per purpose.
+func New(deploymentKey []byte) (*Codec, error) {
+	if len(deploymentKey) != KeySize {
+		return nil, ErrKey
+	}
+	derive := func(purpose string) []byte {
+		m := hmac.New(sha256.New, deploymentKey)
+		m.Write([]byte("sipfed/topology/" + purpose))
+		return m.Sum(nil)
+	}
+	c := &Codec{markerKey: derive("route-marker"), callMAC: derive("call-id-mac")}
+	blk, err := aes.NewCipher(derive("seal"))
+	if err != nil {
+		return nil, err
+	}
+	if c.sealer, err = cipher.NewGCM(blk); err != nil {
+		return nil, err
+	}
+	if c.callBlock, err = aes.NewCipher(derive("call-id")); err != nil {
+		return nil, err
+	}
+	c.macs.New = func() any { return hmac.New(sha256.New, c.callMAC) }
+	return c, nil
+}
+
+// markerLen is the length of a marker: 72 bits, base64url.
+const markerLen = 12
+
+// Marker is the route marker of an own Route entry naming host: a partner can copy it, but not
+// make one for a name of its own, and another deployment's markers never match ours.
+func (c *Codec) Marker(host string) string {
+	if v, ok := c.markers.Load(host); ok {
+		return v.(string)
+	}
+	m := hmac.New(sha256.New, c.markerKey)
+	m.Write(lowerASCII(host))
+	mk := base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
+	if len(host) <= 255 {
+		c.markers.Store(host, mk)
+	}
+	return mk
+}
+
+// IsOwn reports whether marker is ours for host (case-insensitive host).
+func (c *Codec) IsOwn(host, marker []byte) bool {
+	if len(marker) != markerLen {
+		return false
+	}
+	want := c.Marker(string(lowerASCII(string(host))))
+	return subtle.ConstantTimeCompare(marker, []byte(want)) == 1
+}
+
+func lowerASCII(s string) []byte {
+	b := []byte(s)
+	for i, ch := range b {
+		if 'A' <= ch && ch <= 'Z' {
+			b[i] = ch + 'a' - 'A'
+		}
+	}
+	return b
+}
+
+// Seal appends plaintext encrypted and authenticated, base64url: safe in a URI parameter.
+func (c *Codec) Seal(dst, plaintext []byte) []byte {
+	ns := c.sealer.NonceSize()
+	buf := make([]byte, ns, ns+len(plaintext)+c.sealer.Overhead())
+	_, _ = rand.Read(buf)
+	buf = c.sealer.Seal(buf, buf[:ns], plaintext, nil)
+	return base64.RawURLEncoding.AppendEncode(dst, buf)
+}
+
+// Open appends what Seal sealed; false for anything Seal did not make with this key.
+func (c *Codec) Open(dst, sealed []byte) ([]byte, bool) {
+	raw, err := base64.RawURLEncoding.AppendDecode(nil, sealed)
+	ns := c.sealer.NonceSize()
+	if err != nil || len(raw) < ns+c.sealer.Overhead() {
+		return dst, false
+	}
+	out, err := c.sealer.Open(dst, raw[:ns], raw[ns:], nil)
+	if err != nil {
+		return dst, false
+	}
+	return out, true
+}
+
+// callIDPrefix starts every masked Call-ID.
+const callIDPrefix = "sf1."
+
+// CrossCallID appends the Call-ID a message carries once it crosses between the internal and
+// the external side, either way. A Call-ID this deployment masked is unmasked; any other is
+// masked. Masking is deterministic (the same Call-ID always masks the same), so every message
+// of a dialog agrees, and applying it twice gives the original back: a dialog started on
+// either side keeps one Call-ID per side.
+func (c *Codec) CrossCallID(dst, id []byte) []byte {
+	if orig, ok := c.unmaskCallID(dst, id); ok {
+		return orig
+	}
+	return c.maskCallID(dst, id)
+}
+
+func (c *Codec) tag(id []byte) []byte {
+	m := c.macs.Get().(hash.Hash)
+	m.Reset()
+	m.Write(id)
+	var sum [sha256.Size]byte
+	out := m.Sum(sum[:0])
+	c.macs.Put(m)
+	return out[:aes.BlockSize]
+}
+
+func (c *Codec) maskCallID(dst, id []byte) []byte {
+	iv := c.tag(id)
+	buf := make([]byte, aes.BlockSize+len(id))
+	copy(buf, iv)
+	cipher.NewCTR(c.callBlock, iv).XORKeyStream(buf[aes.BlockSize:], id)
+	dst = append(dst, callIDPrefix...)
+	return base64.RawURLEncoding.AppendEncode(dst, buf)
+}
+
+func (c *Codec) unmaskCallID(dst, id []byte) ([]byte, bool) {
+	if len(id) <= len(callIDPrefix) || string(id[:len(callIDPrefix)]) != callIDPrefix {
+		return dst, false
+	}
+	raw, err := base64.RawURLEncoding.AppendDecode(nil, id[len(callIDPrefix):])
+	if err != nil || len(raw) <= aes.BlockSize {
+		return dst, false
+	}
+	iv := raw[:aes.BlockSize]
+	pt := make([]byte, len(raw)-aes.BlockSize)
+	cipher.NewCTR(c.callBlock, iv).XORKeyStream(pt, raw[aes.BlockSize:])
+	if subtle.ConstantTimeCompare(c.tag(pt), iv) != 1 {
+		return dst, false
+	}
+	return append(dst, pt...), true
+}

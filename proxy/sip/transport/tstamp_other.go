@@ -1,0 +1,14 @@
+//go:build !linux
+
+package transport
+
+import (
+	"net"
+	"time"
+)
+
+const oobSize = 0
+
+func enableTimestamps(*net.UDPConn) bool { return false }
+
+func rxTimestamp([]byte) (time.Time, bool) { return time.Time{}, false }
