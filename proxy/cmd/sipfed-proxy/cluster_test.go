@@ -38,7 +38,8 @@ func TestStoreCopyFromBoltIntoEtcd(t *testing.T) {
 	dir := t.TempDir()
 	tokens := writeTokenFile(t, t.TempDir())
 	ctx := context.Background()
-	single := startProxy(t, "--data-dir", dir, "--admin-token-file", tokens)
+	// With a SIP listener, so that it has made its route-marker key.
+	single := startProxy(t, "--data-dir", dir, "--admin-token-file", tokens, "--sip-internal", "tcp://127.0.0.1:0")
 	c := client(t, single.endpoint)
 	for _, d := range []string{"a.com", "b.com", "gone.com"} {
 		if _, _, err := c.CreateFederatedDomain(ctx, api.FederatedDomain{Domain: d}); err != nil {
