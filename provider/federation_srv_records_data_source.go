@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -51,6 +52,15 @@ type federationSRVRecordsModel struct {
 	FederationRoutingFQDN types.String               `tfsdk:"federation_routing_fqdn"`
 	LocalDomains          types.List                 `tfsdk:"local_domains"`
 	Records               []federationSRVRecordModel `tfsdk:"records"`
+	AddressRecords        []addressRecordModel       `tfsdk:"address_records"`
+}
+
+// addressRecordModel is an A or AAAA record of the SRV target: one per public address of each
+// node (a cluster publishes one name with every node's address).
+type addressRecordModel struct {
+	Name    types.String `tfsdk:"name"`
+	Type    types.String `tfsdk:"type"`
+	Address types.String `tfsdk:"address"`
 }
 
 type federationSRVRecordModel struct {
@@ -118,6 +128,20 @@ func (d *federationSRVRecordsDataSource) Schema(_ context.Context, _ datasource.
 				ElementType: types.StringType,
 				Validators:  []validator.List{listvalidator.ValueStringsAre(domainName())},
 			},
+			"address_records": schema.ListNestedAttribute{
+				MarkdownDescription: "The A/AAAA records of the SRV target: every node's public address (`--public-address`, " +
+					"else its external listener's address), sorted. A cluster (`--store etcd`) publishes one name, the federation " +
+					"routing FQDN, with every node's address; while that FQDN is unset, there is no name to publish and this list " +
+					"and `records` are empty (`federation_routing_fqdn` is null).",
+				Computed: true,
+				NestedObject: schema.NestedAttributeObject{
+					Attributes: map[string]schema.Attribute{
+						"name":    str("The owner name: the SRV target."),
+						"type":    str("`A` or `AAAA`."),
+						"address": str("The node's public IP address."),
+					},
+				},
+			},
 			"records": schema.ListNestedAttribute{
 				MarkdownDescription: "One record per local domain, sorted by domain.",
 				Computed:            true,
@@ -163,9 +187,52 @@ func (d *federationSRVRecordsDataSource) Read(ctx context.Context, req datasourc
 					dom, d.data.endpoint, strings.Join(node.LocalDomains, ", "), dom))
 		}
 	}
+	cluster, err := d.data.client.GetCluster(ctx)
+	if err != nil {
+		resp.Diagnostics.Append(apiDiagnostic(d.data.endpoint, "reading the proxy's cluster", err))
+		return
+	}
 	out, diags := srvRecordsFor(cfg, node)
 	resp.Diagnostics.Append(diags...)
+	if cfg.FederationRoutingFQDN.IsNull() && cluster.Store == api.StoreEtcd && cluster.FederationRoutingFQDN == "" {
+		// Unset in a cluster: each node presents its own FQDN, and the node that answered is not
+		// the cluster's target. Say unset rather than publish one node.
+		out.FederationRoutingFQDN = types.StringNull()
+		out.Records = []federationSRVRecordModel{}
+		out.AddressRecords = []addressRecordModel{}
+		resp.Diagnostics.AddWarning("The cluster has no federation routing FQDN",
+			"The proxies share one configuration (--store etcd) and no sip_federation_routing_fqdn is set, so every node "+
+				"presents its own FQDN and there is no single SRV target to publish. Set sip_federation_routing_fqdn to the "+
+				"public name of the cluster.")
+	} else {
+		out.AddressRecords = addressRecordsFor(out.FederationRoutingFQDN.ValueString(), cluster)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, out)...)
+}
+
+// addressRecordsFor lists the A/AAAA records of target: each node's public addresses, once each,
+// sorted by node then address.
+func addressRecordsFor(target string, cluster api.Cluster) []addressRecordModel {
+	out := []addressRecordModel{}
+	seen := map[string]bool{}
+	for _, n := range cluster.Nodes {
+		addrs := append([]string(nil), n.PublicAddresses...)
+		sort.Strings(addrs)
+		for _, a := range addrs {
+			ip, err := netip.ParseAddr(a)
+			if err != nil || seen[ip.String()] {
+				continue
+			}
+			seen[ip.String()] = true
+			typ := "A"
+			if ip.Unmap().Is6() {
+				typ = "AAAA"
+			}
+			out = append(out, addressRecordModel{Name: types.StringValue(target), Type: types.StringValue(typ),
+				Address: types.StringValue(ip.Unmap().String())})
+		}
+	}
+	return out
 }
 
 // srvRecordsFor computes the records to publish for a node: a pure function, tested without a

@@ -169,6 +169,9 @@ type Change struct {
 	Key      string    `json:"key"`
 	Action   string    `json:"action"`
 	Actor    string    `json:"actor"`
+	// OriginalRevision is the revision the change had in the store it was copied from
+	// (`sipfed-proxy store copy`); absent for a change made in this store.
+	OriginalRevision uint64 `json:"original_revision,omitempty"`
 }
 
 // List envelopes. Every list carries the revision it was read at.

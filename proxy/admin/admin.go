@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/proxy/cluster"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/state"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
@@ -39,6 +40,8 @@ type Config struct {
 	// Ready says why the proxy is not ready to route (starting, draining for a shutdown); nil
 	// when it is. /readyz answers 503 with the reason.
 	Ready func() error
+	// Cluster is the node's cluster membership; nil on the embedded store (a cluster of one).
+	Cluster *cluster.Cluster
 	// LiveTimeout bounds how long a write waits for its revision to go live.
 	LiveTimeout time.Duration
 	Gatherer    prometheus.Gatherer
@@ -56,6 +59,8 @@ type Server struct {
 	metrics *metrics
 	// inFlight counts requests being handled: a shutdown reports how many it let finish.
 	inFlight atomic.Int64
+	// clustered: the store is shared with other nodes (etcd).
+	clustered bool
 }
 
 // New returns the admin API handler. It fails when its metrics cannot be registered (a registry
@@ -70,7 +75,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Routing.DefaultFederationRoutingDomain == "" {
 		cfg.Routing.DefaultFederationRoutingDomain = api.DefaultFederationRoutingDomain
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	clustered := cfg.Cluster != nil
+	if !clustered {
+		cfg.Cluster = singleNode(cfg)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), clustered: clustered}
 	var err error
 	if s.metrics, err = newMetrics(cfg.Registerer, s, cfg.Tokens); err != nil {
 		return nil, fmt.Errorf("admin API metrics: %w", err)
@@ -95,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 	v1(api.PathChanges, s.changes)
 	v1(api.PathRoute, s.route)
 	v1(api.PathNode, s.node)
+	v1(api.PathCluster, s.clusterView)
 	v1(api.PathOpenAPI, serveOpenAPI)
 	v1(pathBackup, s.backup)
 	// Profiles for an operator chasing CPU or memory at 3 a.m.; they reveal internals, so they
@@ -135,6 +145,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": statusNotReady, "reason": err.Error()})
 			return
 		}
+	}
+	if s.clustered {
+		s.clusterReadyz(w)
+		return
 	}
 	if _, err := s.cfg.Store.Revision(r.Context()); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": statusStoreUnavailable, "reason": err.Error()})

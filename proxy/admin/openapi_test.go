@@ -204,6 +204,8 @@ func TestLiveTrafficMatchesOpenAPI(t *testing.T) {
 	must(t, err)
 	_, err = c.GetNode(ctx)
 	must(t, err)
+	_, err = c.GetCluster(ctx)
+	must(t, err)
 	_, err = c.ListChanges(ctx, 0)
 	must(t, err)
 	backup, err := http.NewRequest(http.MethodGet, a.srv.URL+"/v1/backup", nil)

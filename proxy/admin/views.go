@@ -75,7 +75,8 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) {
 	}
 	l := api.ChangeList{Revision: rev, Items: make([]api.Change, len(evs))}
 	for i, ev := range evs {
-		l.Items[i] = api.Change{Revision: ev.Revision, Time: ev.Time, Kind: ev.Kind, Key: ev.Key, Action: ev.Action, Actor: ev.Actor}
+		l.Items[i] = api.Change{Revision: ev.Revision, Time: ev.Time, Kind: ev.Kind, Key: ev.Key, Action: ev.Action, Actor: ev.Actor,
+			OriginalRevision: ev.OriginalRevision}
 	}
 	setRevision(w, rev)
 	writeJSON(w, http.StatusOK, l)

@@ -25,13 +25,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/admin"
+	"github.com/sipfed/terraform-provider-sip/proxy/cluster"
 	"github.com/sipfed/terraform-provider-sip/proxy/discovery"
 	"github.com/sipfed/terraform-provider-sip/proxy/identity"
 	"github.com/sipfed/terraform-provider-sip/proxy/relay"
 	"github.com/sipfed/terraform-provider-sip/proxy/routing"
 	"github.com/sipfed/terraform-provider-sip/proxy/state"
 	"github.com/sipfed/terraform-provider-sip/proxy/store"
-	"github.com/sipfed/terraform-provider-sip/proxy/store/bolt"
+	"github.com/sipfed/terraform-provider-sip/proxy/store/etcd"
 	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
@@ -73,6 +74,17 @@ type Config struct {
 	// ShutdownTimeout bounds Shutdown. Zero: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	Log             *slog.Logger
+
+	// Etcd, when set, keeps the configuration in etcd, shared by the nodes of a cluster (see
+	// cluster.go); nil keeps it in the embedded bbolt store in DataDir.
+	Etcd *etcd.Config
+	// PublicAddresses are the node's public IP addresses: A/AAAA records of the routing FQDN.
+	// Default: the external listeners' addresses unless they are wildcards.
+	PublicAddresses []string
+	// Version is the proxy's version, as the cluster lists it.
+	Version string
+	// ClusterLeaseTTL is how long a node stays listed after it stopped; default 10 s.
+	ClusterLeaseTTL time.Duration
 }
 
 // AdminHTTP are the admin HTTP server's timeouts and header size limit.
@@ -112,6 +124,8 @@ func (a AdminHTTP) withDefaults() AdminHTTP {
 type Server struct {
 	cfg       Config
 	store     store.Store
+	etcd      *etcd.Store // the same store, when it is etcd
+	cluster   *cluster.Cluster
 	syncer    *state.Syncer
 	dns       *discovery.Resolver
 	relay     *relay.Relay
@@ -120,6 +134,8 @@ type Server struct {
 	adminLn   net.Listener
 	tokenFile string
 	registry  *prometheus.Registry
+	// routeMarkerKey is the deployment's secret behind the own-Route marker.
+	routeMarkerKey []byte
 
 	// notReady is why /readyz answers 503; nil while the proxy routes.
 	notReady atomic.Pointer[string]
@@ -154,19 +170,19 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg.Log.Warn("no admin token configured; generated one", telemetry.KeyFile, s.tokenFile)
 	}
 
-	st, err := bolt.Open(cfg.DataDir, bolt.Options{Log: cfg.Log})
+	reg := prometheus.NewRegistry()
+	s.registry = reg
+	st, etcdStore, err := openStore(ctx, cfg, reg)
 	if err != nil {
 		return nil, err
 	}
-	s.store = st
+	s.store, s.etcd = st, etcdStore
 	defer func() {
 		if err != nil {
 			_ = st.Close()
 		}
 	}()
 
-	reg := prometheus.NewRegistry()
-	s.registry = reg
 	buildSeconds := telemetry.NewHistogram(telemetry.MetricSnapshotBuildDuration, "Time to build a routing snapshot after a change.",
 		prometheus.ExponentialBuckets(0.0001, 2, 16))
 	revision := telemetry.NewGauge(telemetry.MetricSnapshotRevision, "Store revision the live routing snapshot is at.")
@@ -237,6 +253,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			_ = ln.Close()
 			return nil, err
 		}
+		s.routeMarkerKey = sipCfg.DeploymentKey
 		// The admin API is never a SIP next hop, whatever a Route says.
 		if ap, perr := netip.ParseAddrPort(ln.Addr().String()); perr == nil {
 			sipCfg.OwnAddrs = append(sipCfg.OwnAddrs, ap)
@@ -266,9 +283,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	s.adminLn = ln
+	if err := s.startCluster(ctx, runCtx, reg, externalPort); err != nil {
+		cancel()
+		s.closeRelay()
+		_ = ln.Close()
+		return nil, err
+	}
 	s.api, err = admin.New(admin.Config{
 		Store: st, Live: s.syncer.Live(), Tokens: s.cfg.Tokens, Routing: cfg.Routing,
 		DNS: s.dns, ExternalPort: externalPort, Ready: s.ready, LiveTimeout: cfg.AdminLiveTimeout,
+		Cluster:  s.cluster,
 		Gatherer: reg, Registerer: reg, Log: cfg.Log,
 	})
 	if err != nil {

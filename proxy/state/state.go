@@ -186,6 +186,12 @@ func (s *Syncer) follow(ctx context.Context) error {
 }
 
 func (s *Syncer) applyEvent(ev store.Event) error {
+	if ev.Progress {
+		// The store's revision moved without a configuration change (etcd: a fence, an audit
+		// import): the next snapshot carries it, so that a write waiting for it goes on.
+		s.cfg.Revision = max(s.cfg.Revision, ev.Revision)
+		return nil
+	}
 	if err := apply(&s.cfg, ev.Kind, ev.Key, ev.Value); err != nil {
 		return err
 	}

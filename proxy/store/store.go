@@ -58,6 +58,15 @@ type Event struct {
 	Action   string // api.ActionCreate, ActionUpdate or ActionDelete
 	Actor    string
 	Value    []byte
+	// OriginalRevision, in the audit trail, is the revision the change had in the store it was
+	// copied from (`sipfed-proxy store copy`); 0 for a change made in this store.
+	OriginalRevision uint64
+	// Progress marks a watch event that changes nothing: the store's revision moved to Revision
+	// without a configuration change (a backend whose revisions also count writes of records
+	// that are not configuration, e.g. etcd). A watcher applies it by moving its revision, so
+	// that whoever waits for Revision is not left waiting for an event that never comes. Kind,
+	// Key and Action are empty.
+	Progress bool
 }
 
 // Op is one change of a Txn: a put, or a delete when Delete is set, under Cond.

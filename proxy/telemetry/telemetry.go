@@ -168,6 +168,21 @@ const (
 	// MetricSnapshotIgnoredDomains counts stored federated domains left out of routing (a local
 	// domain or localhost).
 	MetricSnapshotIgnoredDomains = "sipfed_snapshot_ignored_domains"
+
+	// The etcd store: writes retried because another node wrote first; writes whose answer was
+	// lost, by what checking found (result: ResultCommitted, ResultNotCommitted, ResultUnknown);
+	// interruptions of the configuration watch.
+	MetricStoreWriteConflicts = "sipfed_store_write_conflicts_total"
+	MetricStoreLostWrites     = "sipfed_store_lost_writes_total" // {result}
+	MetricStoreWatchRestarts  = "sipfed_store_watch_restarts_total"
+
+	// The cluster (etcd): 1 while etcd answers this node, 0 while it is cut off (routing by the
+	// last snapshot, writes answering 503); the nodes registered; 1 while this node's flags agree
+	// with the cluster's; times its registration was lost and made again.
+	MetricClusterStoreReachable   = "sipfed_cluster_store_reachable"
+	MetricClusterNodes            = "sipfed_cluster_nodes"
+	MetricClusterNodeReady        = "sipfed_cluster_node_ready"
+	MetricClusterRegistrationLost = "sipfed_cluster_registration_lost_total"
 )
 
 // Metrics declares every metric with its labels, in order: a test checks that what a running
@@ -210,6 +225,15 @@ var Metrics = map[string][]string{
 	MetricSnapshotBuildDuration:  nil,
 	MetricSnapshotRevision:       nil,
 	MetricSnapshotIgnoredDomains: nil,
+
+	MetricStoreWriteConflicts: nil,
+	MetricStoreLostWrites:     {LabelResult},
+	MetricStoreWatchRestarts:  nil,
+
+	MetricClusterStoreReachable:   nil,
+	MetricClusterNodes:            nil,
+	MetricClusterNodeReady:        nil,
+	MetricClusterRegistrationLost: nil,
 }
 
 // Metric labels. Where a label and a log key mean the same, they are the same word.
@@ -243,6 +267,11 @@ const (
 
 	ResultOK    = "ok"
 	ResultError = "error"
+
+	// What checking a write whose answer was lost found.
+	ResultCommitted    = "committed"
+	ResultNotCommitted = "not_committed"
+	ResultUnknown      = "unknown"
 )
 
 // Reasons, as metric label values and log values.

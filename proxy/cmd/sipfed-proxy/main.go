@@ -16,6 +16,8 @@ Usage:
   sipfed-proxy health [flags]       exit 0 when a running proxy is ready (GET /readyz), else 1
   sipfed-proxy store check|backup|restore [flags]
                                     check, back up or restore the embedded store
+  sipfed-proxy store copy --from bolt:DIR --to etcd:URL
+                                    move a single node's configuration into a cluster on etcd
   sipfed-proxy version              print the version
 `
 

@@ -55,6 +55,8 @@ type serveFlags struct {
 	adminLiveTimeout time.Duration
 	dns              discovery.Config
 	sip              sipFlags
+	// store chooses the embedded store or etcd.
+	store storeFlags
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {
@@ -97,6 +99,7 @@ func parseServeFlagsInto(fs *flag.FlagSet, args []string) (*serveFlags, error) {
 	fs.DurationVar(&f.dns.MaxTTL, "dns-max-ttl", discovery.DefaultMaxTTL, "DNS: cap of how long an answer is cached, whatever its TTL")
 	fs.IntVar(&f.dns.CacheSize, "dns-cache-size", discovery.DefaultCacheSize, "DNS: most answers cached (SRV, A and AAAA apart); the least recently used go first")
 	f.sip.register(fs)
+	f.store.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -225,6 +228,13 @@ func (f *serveFlags) config(log *slog.Logger) (server.Config, error) {
 		}
 	}
 	cfg.Routing = routing.Options{LocalDomains: local, NodeFQDN: node, DefaultFederationRoutingDomain: def}
+	if cfg.Etcd, err = f.store.etcdConfig(); err != nil {
+		return cfg, err
+	}
+	if cfg.PublicAddresses, err = f.store.publicAddresses(); err != nil {
+		return cfg, err
+	}
+	cfg.Version = version
 	cfg.DNS = f.dns
 	cfg.DNS.Servers = f.dnsServers
 	if cfg.SIP, err = f.sipConfig(); err != nil {

@@ -25,6 +25,7 @@ const storeUsage = `Usage:
   sipfed-proxy store check   --data-dir DIR | --file FILE     check a stopped store, or a backup
   sipfed-proxy store backup  --to FILE [--endpoint URL]       copy a running proxy's store
   sipfed-proxy store restore --from FILE --data-dir DIR       put a backup in place of a stopped proxy's store
+  sipfed-proxy store copy    --from bolt:DIR --to etcd:URL    move a stopped single node's store into a cluster on etcd
 
 Exit status: 0 when the store (or the backup) is sound and the command did its work, 1 otherwise.
 `
@@ -43,6 +44,8 @@ func storeCmd(args []string, out io.Writer) error {
 		return storeBackup(args[1:], out)
 	case "restore":
 		return storeRestore(args[1:], out)
+	case "copy":
+		return storeCopy(args[1:], out)
 	case "-h", "--help", "help":
 		fmt.Fprint(out, storeUsage)
 		return nil

@@ -81,6 +81,18 @@ func nxdomainDNS(t testing.TB) string {
 // Start starts a proxy and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Proxy {
 	t.Helper()
+	p := StartUnmanaged(t, Config(t, opts...))
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("stopping proxy: %v", err)
+		}
+	})
+	return p
+}
+
+// Config is the configuration Start would run, options applied.
+func Config(t testing.TB, opts ...Option) server.Config {
+	t.Helper()
 	tokens, err := admin.NewTokens(map[string]string{"test": Token})
 	if err != nil {
 		t.Fatal(err)
@@ -109,17 +121,18 @@ func Start(t testing.TB, opts ...Option) *Proxy {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return cfg
+}
+
+// StartUnmanaged starts a proxy from cfg; the caller stops it (Close), e.g. to restart it.
+func StartUnmanaged(t testing.TB, cfg server.Config) *Proxy {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := server.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("starting proxy: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("stopping proxy: %v", err)
-		}
-	})
 	client, err := api.NewClient(srv.AdminURL(), Token, api.WithRetry(api.Retry{Attempts: 1}))
 	if err != nil {
 		t.Fatal(err)
