@@ -182,9 +182,11 @@ func startPeer(t *testing.T, transport, ip string, tlsConf *tls.Config) *peer {
 				m := parseWire(string(buf[:n]))
 				p.record(m)
 				if p.answer != nil && m.status() == 0 {
-					for _, r := range p.answer(m) {
-						_, _ = pc.WriteTo([]byte(r), from)
-					}
+					go func() {
+						for _, r := range p.answer(m) {
+							_, _ = pc.WriteTo([]byte(r), from)
+						}
+					}()
 				}
 			}
 		}()
@@ -233,6 +235,7 @@ func (p *peer) serveConn(c net.Conn) {
 		}
 	}()
 	br := bufio.NewReader(c)
+	var wmu sync.Mutex
 	for {
 		raw, err := readStream(br)
 		if err != nil {
@@ -241,15 +244,20 @@ func (p *peer) serveConn(c net.Conn) {
 		m := parseWire(raw)
 		p.record(m)
 		if p.answer != nil && m.status() == 0 {
-			var out bytes.Buffer
-			for _, r := range p.answer(m) {
-				out.WriteString(r)
-			}
-			// All of a request's answers go out in one write: a 180 right before its
-			// 200 must not be merged or reordered on the way.
-			if out.Len() > 0 {
-				_, _ = c.Write(out.Bytes())
-			}
+			// Each request is answered on its own: a slow answer holds up no other.
+			go func() {
+				var out bytes.Buffer
+				for _, r := range p.answer(m) {
+					out.WriteString(r)
+				}
+				// All of a request's answers go out in one write: a 180 right before its
+				// 200 must not be merged or reordered on the way.
+				if out.Len() > 0 {
+					wmu.Lock()
+					_, _ = c.Write(out.Bytes())
+					wmu.Unlock()
+				}
+			}()
 		}
 	}
 }
