@@ -92,6 +92,8 @@ type Policy struct {
 	intHost    [3]string // Via host and port toward the internal side, by protocol
 	intPort    [3]int
 	rewriters  [16]*rewriter
+	extRRs     sync.Map // extRRKey -> []byte
+	nbs        sync.Pool
 }
 
 var _ core.Policy = (*Policy)(nil)
@@ -106,6 +108,7 @@ func New(cfg Config) (*Policy, error) {
 	}
 	p := &Policy{cfg: cfg, snaps: cfg.Snapshots, dns: cfg.DNS, codec: cfg.Codec, log: cfg.Log}
 	p.decisions.New = func() any { return new(routing.Decision) }
+	p.nbs.New = func() any { return new(nonBlocking) }
 	for mode := range p.rewriters {
 		p.rewriters[mode] = &rewriter{p: p, mode: mode}
 	}
@@ -288,13 +291,24 @@ func (n *nonBlocking) LookupAddrs(ctx context.Context, host string) (routing.Add
 	return a, err
 }
 
-// resolver returns the DNS to decide with, and the context for it.
+// nonBlockingCtx makes lookups answer from the cache only.
+var nonBlockingCtx = discovery.NonBlocking(context.Background())
+
+// resolver returns the DNS to decide with, and the context for it; release gives the wrapper
+// back (nil-safe).
 func (p *Policy) resolver(r *core.Request) (routing.DNS, context.Context, *nonBlocking) {
 	if r.MayBlock {
 		return p.dns, context.Background(), nil
 	}
-	nb := &nonBlocking{dns: p.dns}
-	return nb, discovery.NonBlocking(context.Background()), nb
+	nb := p.nbs.Get().(*nonBlocking)
+	nb.dns, nb.missed = p.dns, false
+	return nb, nonBlockingCtx, nb
+}
+
+func (p *Policy) release(nb *nonBlocking) {
+	if nb != nil {
+		p.nbs.Put(nb)
+	}
 }
 
 func protoOf(s string) transport.Protocol {

@@ -133,6 +133,7 @@ func (p *Policy) staticRouteNames(snap *routing.Snapshot, r *core.Request, domai
 	d := p.decisions.Get().(*routing.Decision)
 	defer p.decisions.Put(d)
 	dns, ctx, nb := p.resolver(r)
+	defer p.release(nb)
 	snap.Decide(ctx, dns, routing.Request{Domain: domain}, d)
 	if nb != nil && nb.missed {
 		return false, true
@@ -151,6 +152,7 @@ func (p *Policy) resolve(r *core.Request, host string) (addrs []netip.Addr, defe
 		return []netip.Addr{a.Unmap()}, false, nil
 	}
 	dns, ctx, nb := p.resolver(r)
+	defer p.release(nb)
 	ans, err := dns.LookupAddrs(ctx, host)
 	if nb != nil && nb.missed {
 		return nil, true, nil

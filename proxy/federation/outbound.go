@@ -58,6 +58,7 @@ func (p *Policy) outboundInitial(snap *routing.Snapshot, r *core.Request, v *cor
 	d := p.decisions.Get().(*routing.Decision)
 	defer p.decisions.Put(d)
 	dns, ctx, nb := p.resolver(r)
+	defer p.release(nb)
 	snap.Decide(ctx, dns, routing.Request{User: m.Str(m.RURI.User), Domain: domain}, d)
 	if nb != nil && nb.missed {
 		v.Action = core.Defer
@@ -80,10 +81,14 @@ func (p *Policy) outboundInitial(snap *routing.Snapshot, r *core.Request, v *cor
 		v.Edit.RecordRoute = append(p.appendRR(nil, ext, p.cfg.ExternalPort, transport.TLS, nil), intRR...)
 		return true
 	}
-	// Our internal entry and the internal side's own entries travel sealed in ours, for the
-	// response to give back to the internal side.
-	plain := intRR[len("Record-Route: ") : len(intRR)-2]
-	plain = append([]byte(nil), plain...)
+	// Our internal entry and the internal side's own entries travel in ours (sealed when the
+	// internal side had entries of its own), for the response to give back to the internal side.
+	_, internalRR := m.First(message.RecordRoute)
+	if !internalRR {
+		v.Edit.RecordRoute = p.extRR(ext, r.Src.Proto)
+		return true
+	}
+	plain := append([]byte(nil), intRR[len("Record-Route: "):len(intRR)-2]...)
 	for _, h := range m.Headers {
 		if h.ID != message.RecordRoute {
 			continue
@@ -94,8 +99,27 @@ func (p *Policy) outboundInitial(snap *routing.Snapshot, r *core.Request, v *cor
 			return true
 		})
 	}
-	v.Edit.RecordRoute = p.appendRR(nil, ext, p.cfg.ExternalPort, transport.TLS, p.codec.Seal(nil, plain))
+	v.Edit.RecordRoute = p.appendRR(nil, ext, p.cfg.ExternalPort, transport.TLS, p.appendRouteSet(nil, r.Src.Proto, false, plain))
 	return true
+}
+
+// extRR is our external Record-Route line for a request from the internal side over proto with
+// no Record-Route of its own: the same for every such request, so made once.
+func (p *Policy) extRR(host string, proto transport.Protocol) []byte {
+	key := extRRKey{host, proto}
+	if v, ok := p.extRRs.Load(key); ok {
+		return v.([]byte)
+	}
+	line := p.appendRR(nil, host, p.cfg.ExternalPort, transport.TLS, p.appendRouteSet(nil, proto, true, nil))
+	if len(host) <= 255 {
+		p.extRRs.Store(key, line)
+	}
+	return line
+}
+
+type extRRKey struct {
+	host  string
+	proto transport.Protocol
 }
 
 // outboundInDialog routes a request within a dialog by its route set: the entry after our own,

@@ -1,8 +1,6 @@
 package federation
 
 import (
-	"bytes"
-
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 )
@@ -124,7 +122,7 @@ func (p *Policy) expandRR(dst []byte, m *message.Msg, addrs []message.NameAddr) 
 		dst = append(dst, m.Buf[na.Whole.Off:s.Off-int32(len(paramRouteSet)+2)]...)
 		dst = append(dst, m.Buf[s.End():na.Whole.End()]...)
 		dst = append(dst, "\r\n"...)
-		plain, ok := p.codec.Open(nil, m.Bytes(s))
+		plain, ok := p.decodeRouteSet(m.Bytes(s))
 		if !ok {
 			continue
 		}
@@ -152,7 +150,12 @@ func (p *Policy) hideResponseRR(dst []byte, m *message.Msg, addrs []message.Name
 	// The partner, the caller, will use this set reversed: after our external entry, the
 	// entries above it, nearest first.
 	var plain []byte
-	for i := ext - 1; i >= 0; i-- {
+	internalOnly, intProto := false, transport.UDP
+	if ext == 1 && p.isOwn(m.Buf, addrs[0]) {
+		t, _ := m.Param(addrs[0].URI.Params, "transport")
+		intProto, internalOnly = transport.ParseProtocol(m.Str(t))
+	}
+	for i := ext - 1; i >= 0 && !internalOnly; i-- {
 		if len(plain) > 0 {
 			plain = append(plain, ',')
 		}
@@ -160,14 +163,18 @@ func (p *Policy) hideResponseRR(dst []byte, m *message.Msg, addrs []message.Name
 	}
 	na := addrs[ext]
 	dst = append(dst, "Record-Route: "...)
-	if len(plain) == 0 {
+	if ext == 0 {
 		dst = append(dst, m.Bytes(na.Whole)...)
 	} else {
 		end := na.URI.Whole.End()
+		if s, ok := m.Param(na.URI.Params, paramRouteSet); ok {
+			// Ours already carries a set (the partner echoed it): replace it.
+			end = s.Off - int32(len(paramRouteSet)+2)
+		}
 		dst = append(dst, m.Buf[na.Whole.Off:end]...)
 		dst = append(dst, ";"+paramRouteSet+"="...)
-		dst = p.codec.Seal(dst, plain)
-		dst = append(dst, m.Buf[end:na.Whole.End()]...)
+		dst = p.appendRouteSet(dst, intProto, internalOnly, plain)
+		dst = append(dst, m.Buf[na.URI.Whole.End():na.Whole.End()]...)
 	}
 	dst = append(dst, "\r\n"...)
 	for _, na := range addrs[ext+1:] {
@@ -193,15 +200,15 @@ func (p *Policy) scrub(m *message.Msg, h message.Header) bool {
 			return true
 		}
 	}
-	v := bytes.ToLower(m.Bytes(h.Value))
+	v := m.Bytes(h.Value)
 	for _, t := range p.tokens {
-		if bytes.Contains(v, t) {
+		if containsFold(v, t) {
 			return true
 		}
 	}
 	found := false
 	visit := func(s message.Span) {
-		if !found && !s.IsZero() && bytes.Contains(v, bytes.ToLower(m.Bytes(s))) {
+		if !found && !s.IsZero() && containsFold(v, m.Bytes(s)) {
 			found = true
 		}
 	}
@@ -227,3 +234,32 @@ var droppedToPartners = []string{
 }
 
 var _ = transport.TLS
+
+// containsFold reports whether sub is in s, ASCII letters compared case-insensitively.
+func containsFold(s, sub []byte) bool {
+	n := len(sub)
+	if n == 0 {
+		return true
+	}
+	first := lower(sub[0])
+	for i := 0; i+n <= len(s); i++ {
+		if lower(s[i]) != first {
+			continue
+		}
+		j := 1
+		for j < n && lower(s[i+j]) == lower(sub[j]) {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

@@ -12,7 +12,9 @@ import (
 const (
 	// paramMarker marks a Route entry this deployment wrote (see topology.Codec.Marker).
 	paramMarker = "sfm"
-	// paramRouteSet carries, sealed, the internal route set behind our external entry.
+	// paramRouteSet carries the internal route set behind our external entry: "i" and a
+	// protocol letter when it is our internal entry alone (nothing to hide: no need to pay for
+	// sealing on every request), else "s" and the set sealed.
 	paramRouteSet = "sfr"
 	// paramContact carries, sealed, an internal Contact a partner sees as ours.
 	paramContact = "sfc"
@@ -99,10 +101,59 @@ func (p *Policy) routes(m *message.Msg) routeSet {
 	return rs
 }
 
-// openRouteSet decodes a sealed route set into Route lines, leaving out our own entries (the
-// request is here already).
+// Route set encodings of paramRouteSet.
+const (
+	routeSetInternal = 'i'
+	routeSetSealed   = 's'
+)
+
+var protoLetters = [3]byte{transport.UDP: 'u', transport.TCP: 't', transport.TLS: 's'}
+
+func protoOfLetter(b byte) (transport.Protocol, bool) {
+	for p, l := range protoLetters {
+		if l == b {
+			return transport.Protocol(p), true
+		}
+	}
+	return 0, false
+}
+
+// appendRouteSet encodes the route set behind our external entry: plain when it is our internal
+// entry for proto alone, else sealed.
+func (p *Policy) appendRouteSet(dst []byte, proto transport.Protocol, internalOnly bool, plain []byte) []byte {
+	if internalOnly {
+		return append(dst, routeSetInternal, protoLetters[proto])
+	}
+	dst = append(dst, routeSetSealed)
+	return p.codec.Seal(dst, plain)
+}
+
+// decodeRouteSet gives the plaintext list of an encoded route set; for our internal entry
+// alone, that entry.
+func (p *Policy) decodeRouteSet(enc []byte) ([]byte, bool) {
+	if len(enc) == 2 && enc[0] == routeSetInternal {
+		proto, ok := protoOfLetter(enc[1])
+		if !ok {
+			return nil, false
+		}
+		line := p.rrInternal[proto]
+		return line[len("Record-Route: ") : len(line)-2], true
+	}
+	if len(enc) < 2 || enc[0] != routeSetSealed {
+		return nil, false
+	}
+	return p.codec.Open(nil, enc[1:])
+}
+
+// openRouteSet decodes a route set into Route lines, leaving out our own entries (the request
+// is here already).
 func (p *Policy) openRouteSet(m *message.Msg, s message.Span) ([]byte, bool) {
-	plain, ok := p.codec.Open(nil, m.Bytes(s))
+	enc := m.Bytes(s)
+	if len(enc) == 2 && enc[0] == routeSetInternal {
+		_, ok := protoOfLetter(enc[1])
+		return nil, ok // our internal entry alone: nothing to restore
+	}
+	plain, ok := p.decodeRouteSet(enc)
 	if !ok {
 		return nil, false
 	}

@@ -164,7 +164,7 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 	}
 	if src.Proto == transport.UDP && class == classOther {
 		if b, ok := c.retrans.get(key); ok {
-			_ = src.Socket.WriteTo(b, src.Remote)
+			_ = src.Socket.Send(b, src.Remote, src.Batch)
 			return
 		}
 	}
@@ -217,7 +217,8 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 		return
 	}
 	stx.mu.Lock()
-	defer stx.mu.Unlock()
+	stx.batch = src.Batch
+	defer func() { stx.batch = nil; stx.mu.Unlock() }()
 	if stx.invite {
 		// RFC 3261 16.2: the proxy answers 100 Trying at once; the caller stops retransmitting.
 		stx.respondLocal(100, "Trying", nil)
@@ -292,7 +293,8 @@ func (c *Core) handleResponse(m *message.Msg, src *transport.Source) {
 	}
 	stx := ctx.stx
 	stx.mu.Lock()
-	defer stx.mu.Unlock()
+	stx.batch = src.Batch
+	defer func() { stx.batch = nil; stx.mu.Unlock() }()
 	if cancel {
 		ctx.cancelAnswered()
 		return
@@ -349,7 +351,7 @@ func (c *Core) forwardStateless(m *message.Msg, src *transport.Source, v *Verdic
 		switch t.Proto {
 		case transport.UDP:
 			sock, err := c.tp.SocketFor(t.Side, t.Addr)
-			if err == nil && sock.WriteTo(out, t.Addr) == nil {
+			if err == nil && sock.Send(out, t.Addr, src.Batch) == nil {
 				return
 			}
 		default:
@@ -385,7 +387,9 @@ func (c *Core) handleCancel(m *message.Msg, src *transport.Source) {
 	out := message.AppendResponse(nil, m, src.Remote, message.Response{Status: 200, Reason: "OK", ToTag: c.localTag})
 	_ = c.tp.Reply(src, out)
 	stx.mu.Lock()
+	stx.batch = src.Batch
 	stx.cancelRequested()
+	stx.batch = nil
 	stx.mu.Unlock()
 }
 
@@ -441,19 +445,19 @@ func (c *Core) appendRequest(dst []byte, m *message.Msg, src *transport.Source, 
 func (c *Core) udpViaHost(sock *transport.UDPSocket, dst netip.AddrPort) string {
 	a := sock.Local().Addr()
 	if !a.IsUnspecified() {
-		return a.String()
+		return sock.LocalHost()
 	}
-	return sourceIP(dst.Addr()).String()
+	return sourceIP(dst.Addr())
 }
 
-var srcIPs sync.Map // netip.Addr -> netip.Addr
+var srcIPs sync.Map // netip.Addr -> string
 
 // sourceIP is the local address the kernel picks toward dst.
-func sourceIP(dst netip.Addr) netip.Addr {
+func sourceIP(dst netip.Addr) string {
 	if v, ok := srcIPs.Load(dst); ok {
-		return v.(netip.Addr)
+		return v.(string)
 	}
-	a := localAddrToward(dst)
+	a := localAddrToward(dst).String()
 	srcIPs.Store(dst, a)
 	return a
 }

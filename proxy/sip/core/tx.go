@@ -45,6 +45,10 @@ type serverTx struct {
 	started     time.Time
 	counted     bool // counted in Core.inflight
 
+	// batch is the UDP send batch of the goroutine that holds mu while it handles a message;
+	// nil otherwise (timers, connection callbacks).
+	batch *transport.Batch
+
 	timer     *time.Timer
 	expireAt  time.Time
 	retransAt time.Time // Timer G: INVITE non-2xx final over UDP until the ACK
@@ -86,7 +90,7 @@ func (stx *serverTx) retransmission(m *message.Msg, src *transport.Source) {
 	if src.Proto != transport.UDP || stx.lastResp == nil || stx.state == stxDone {
 		return
 	}
-	_ = src.Socket.WriteTo(stx.lastResp, src.Remote)
+	_ = src.Socket.Send(stx.lastResp, src.Remote, src.Batch)
 }
 
 // forward starts the branches of a verdict.
@@ -170,7 +174,7 @@ func (stx *serverTx) sendUpstream(out []byte, status int) {
 	if stx.src.Conn != nil {
 		err = stx.src.Conn.Send(out)
 	} else {
-		err = stx.src.Socket.WriteTo(out, stx.src.Remote)
+		err = stx.src.Socket.Send(out, stx.src.Remote, stx.batch)
 	}
 	if err != nil {
 		c.log.Debug("response not sent upstream", telemetry.KeyStatus, status, telemetry.KeyRemote, stx.src.Remote.String(), telemetry.KeyError, err)
@@ -380,7 +384,7 @@ func (stx *serverTx) newClient(t *Target) bool {
 		}
 		ctx.sock = sock
 	}
-	ctx.out = c.appendRequest(nil, &stx.req, &stx.src, stx.verdict, t, ctx.branch, ctx.sock)
+	ctx.out = c.appendRequest(make([]byte, 0, len(stx.req.Buf)+512), &stx.req, &stx.src, stx.verdict, t, ctx.branch, ctx.sock)
 	c.clients.putNew(ctx.key, ctx)
 	stx.client = ctx
 	now := time.Now()
@@ -388,7 +392,7 @@ func (stx *serverTx) newClient(t *Target) bool {
 	ctx.deadline = now.Add(c.cfg.HopTimeout)
 	switch t.Proto {
 	case transport.UDP:
-		if err := ctx.sock.WriteTo(ctx.out, t.Addr); err != nil {
+		if err := ctx.sock.Send(ctx.out, t.Addr, stx.batch); err != nil {
 			ctx.remove()
 			stx.client = nil
 			stx.branchFailedNow(ctx, "transport", err)
@@ -656,13 +660,13 @@ func (stx *serverTx) relay(m *message.Msg) {
 	// next hop is right (RFC 3261 8.2.6.2), but a response must not be able to steer where its
 	// copy goes, and topology hiding sent the request without them.
 	e := message.Edit{PopVia: true, DropVias: true, MaxForwards: message.NoMaxForwards,
-		InsertVias: message.AppendResponseVias(nil, &stx.req, stx.src.Remote)}
+		InsertVias: message.AppendResponseVias(make([]byte, 0, 256), &stx.req, stx.src.Remote)}
 	flow := &stx.verdict.Flow
 	if flow.CallIDRewritten {
 		e.CallID = stx.req.Bytes(stx.req.CallID)
 	}
 	c.pol.EditResponse(flow, m, &e)
-	out := message.AppendEdited(nil, m, &e)
+	out := message.AppendEdited(make([]byte, 0, len(m.Buf)+len(e.InsertVias)+256), m, &e)
 	stx.sendUpstream(out, m.Status)
 }
 
@@ -725,7 +729,7 @@ func (ctx *clientTx) cancelAnswered() {
 // sendRaw sends bytes of the branch (an ACK, a CANCEL) the way its request went.
 func (ctx *clientTx) sendRaw(b []byte) {
 	if ctx.sock != nil {
-		_ = ctx.sock.WriteTo(b, ctx.target.Addr)
+		_ = ctx.sock.Send(b, ctx.target.Addr, ctx.stx.batch)
 		return
 	}
 	if ctx.conn != nil {

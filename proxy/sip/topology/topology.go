@@ -142,21 +142,28 @@ func (c *Codec) CrossCallID(dst, id []byte) []byte {
 	return c.maskCallID(dst, id)
 }
 
-func (c *Codec) tag(id []byte) []byte {
+func (c *Codec) tag(id []byte) []byte { return c.appendTag(nil, id) }
+
+// appendTag appends the first block of id's MAC: the counter of its encryption.
+func (c *Codec) appendTag(dst, id []byte) []byte {
 	m := c.macs.Get().(hash.Hash)
 	m.Reset()
 	m.Write(id)
 	var sum [sha256.Size]byte
 	out := m.Sum(sum[:0])
 	c.macs.Put(m)
-	return out[:aes.BlockSize]
+	return append(dst, out[:aes.BlockSize]...)
 }
 
 func (c *Codec) maskCallID(dst, id []byte) []byte {
-	iv := c.tag(id)
-	buf := make([]byte, aes.BlockSize+len(id))
-	copy(buf, iv)
-	cipher.NewCTR(c.callBlock, iv).XORKeyStream(buf[aes.BlockSize:], id)
+	var small [256]byte
+	buf := small[:0]
+	if aes.BlockSize+len(id) > len(small) {
+		buf = make([]byte, 0, aes.BlockSize+len(id))
+	}
+	buf = c.appendTag(buf, id)
+	buf = buf[:aes.BlockSize+len(id)]
+	cipher.NewCTR(c.callBlock, buf[:aes.BlockSize]).XORKeyStream(buf[aes.BlockSize:], id)
 	dst = append(dst, callIDPrefix...)
 	return base64.RawURLEncoding.AppendEncode(dst, buf)
 }

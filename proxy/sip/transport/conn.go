@@ -306,7 +306,8 @@ func (c *Conn) readLoop() {
 	mlim := message.Limits{MaxSize: lim.MaxMessageSize, MaxHeaders: message.DefaultLimits.MaxHeaders}
 	buf := make([]byte, 0, readBufStart)
 	var m message.Msg
-	src := Source{Side: c.side, Proto: c.proto, Conn: c, Remote: c.remote}
+	batch := NewBatch()
+	src := Source{Side: c.side, Proto: c.proto, Conn: c, Remote: c.remote, Batch: batch}
 	var partialSince time.Time
 	for {
 		now := time.Now()
@@ -350,6 +351,7 @@ func (c *Conn) readLoop() {
 		}
 		src.Arrived = time.Now()
 		consumed, ok := c.frameAll(buf, &m, &src, mlim)
+		batch.Flush()
 		if !ok {
 			return
 		}
@@ -512,7 +514,7 @@ func (t *Transport) Reply(src *Source, b []byte) error {
 		return src.Conn.Send(b)
 	}
 	if src.Socket != nil {
-		return src.Socket.WriteTo(b, src.Remote)
+		return src.Socket.Send(b, src.Remote, src.Batch)
 	}
 	return os.ErrInvalid
 }

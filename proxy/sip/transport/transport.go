@@ -96,6 +96,10 @@ type Source struct {
 	// Arrived is when the message's bytes arrived: the kernel's receive time for UDP where
 	// the platform gives it, else when the read returned.
 	Arrived time.Time
+	// Batch, when set, is the reading goroutine's: UDP sends made while handling the message
+	// may go in it, sent when the goroutine is done with what it read. Never keep it past the
+	// handling.
+	Batch *Batch
 }
 
 // Handler gets every message that parsed. It runs on the reading goroutine: m and its buffer

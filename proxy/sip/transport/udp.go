@@ -35,6 +35,9 @@ type UDPSocket struct {
 	// ephemeral sockets were opened for sends, not bound by a listener flag.
 	ephemeral bool
 	once      sync.Once
+	p4        *ipv4.PacketConn
+	p6        *ipv6.PacketConn
+	localHost string
 }
 
 func (t *Transport) listenUDP(side Side, addr string) (*UDPSocket, error) {
@@ -46,7 +49,12 @@ func (t *Transport) listenUDP(side Side, addr string) (*UDPSocket, error) {
 	_ = uc.SetReadBuffer(udpBuffer)
 	_ = uc.SetWriteBuffer(udpBuffer)
 	local := unmapAP(addrPortOf(uc.LocalAddr()))
-	s := &UDPSocket{t: t, side: side, pc: uc, local: local, v6: local.Addr().Is6()}
+	s := &UDPSocket{t: t, side: side, pc: uc, local: local, v6: local.Addr().Is6(), localHost: local.Addr().String()}
+	if s.v6 {
+		s.p6 = ipv6.NewPacketConn(uc)
+	} else {
+		s.p4 = ipv4.NewPacketConn(uc)
+	}
 	s.tstamps = enableTimestamps(uc)
 	t.mu.Lock()
 	t.sockets = append(t.sockets, s)
@@ -56,6 +64,9 @@ func (t *Transport) listenUDP(side Side, addr string) (*UDPSocket, error) {
 
 // Local is the socket's address.
 func (s *UDPSocket) Local() netip.AddrPort { return s.local }
+
+// LocalHost is the socket's address without its port, as text.
+func (s *UDPSocket) LocalHost() string { return s.localHost }
 
 // Side is the side the socket faces.
 func (s *UDPSocket) Side() Side { return s.side }
@@ -84,9 +95,9 @@ func (r v6Reader) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 func (s *UDPSocket) readLoop() {
 	var rd batchReader
 	if s.v6 {
-		rd = v6Reader{ipv6.NewPacketConn(s.pc)}
+		rd = v6Reader{s.p6}
 	} else {
-		rd = ipv4.NewPacketConn(s.pc)
+		rd = s.p4
 	}
 	msgs := make([]ipv4.Message, udpBatch)
 	for i := range msgs {
@@ -96,7 +107,8 @@ func (s *UDPSocket) readLoop() {
 		}
 	}
 	var m message.Msg
-	src := Source{Side: s.side, Proto: UDP, Socket: s}
+	batch := NewBatch()
+	src := Source{Side: s.side, Proto: UDP, Socket: s, Batch: batch}
 	for {
 		n, err := rd.ReadBatch(msgs, 0)
 		if err != nil {
@@ -127,7 +139,18 @@ func (s *UDPSocket) readLoop() {
 			}
 			s.t.handle(ms.Buffers[0][:ms.N], true, &m, &src)
 		}
+		batch.Flush()
 	}
+}
+
+// Send sends b to to: queued in batch when there is one (the reading goroutine's), else at
+// once.
+func (s *UDPSocket) Send(b []byte, to netip.AddrPort, batch *Batch) error {
+	if batch != nil {
+		batch.Send(s, b, to)
+		return nil
+	}
+	return s.WriteTo(b, to)
 }
 
 // SocketFor returns a UDP socket of that side to send to dst from: a listener of dst's address
