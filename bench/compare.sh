@@ -26,6 +26,10 @@
 # Usage: bench/compare.sh [udp] [tcp] [tls]        (default: all three; about 10 minutes)
 # Env:   DURATION=8  RATES="2000 4000 ..."  REFINE=1  LATENCY=1  OVERLOAD=0  PROXIES="sipfed kamailio"
 #        QUICK=1     smoke run: 3 s steps, rates 2000 and 5000, no refinement
+#        QUOTA=40    each proxy capped at 40% of its core (a CPU cgroup, cgroup v1 or v2; root):
+#                    on a machine whose generators cannot saturate a whole core's worth of proxy,
+#                    both proxies are compared on the same fraction of one; the ratio holds, the
+#                    rates are that fraction of a core's. Default: no cap.
 #        BUSY=1      a CPU hog (busy loop, nice 0) on the proxy's core during every step, and the
 #                    proxies at nice 0 too (they otherwise run at NICE)
 #        NICE=-15    priority of proxies and generators (each in a scheduler autogroup of its own)
@@ -51,6 +55,7 @@ REFINE=${REFINE:-1}
 LATENCY=${LATENCY:-1}
 OVERLOAD=${OVERLOAD:-0}
 BUSY=${BUSY:-0}
+QUOTA=${QUOTA:-}
 PROXIES=${PROXIES:-sipfed kamailio}
 NICE=${NICE--15}
 if [ "$BUSY" = 1 ]; then PROXY_NICE=${PROXY_NICE:-0}; else PROXY_NICE=${PROXY_NICE:-$NICE}; fi
@@ -95,6 +100,30 @@ need_pkgs() {
 case " $TRANSPORTS " in *" udp "* | *" tcp "*) need_pkgs sip-tester ;; esac
 case " $PROXIES " in *" kamailio "*) need_pkgs kamailio kamailio-tls-modules ;; esac
 
+# cpu_cap: the cgroup a proxy runs in when QUOTA is set; CAP_CMD is the prefix that puts a
+# command in it (its children follow it). A 10 ms period keeps the throttled gaps short, so the
+# cap costs latency no more than a busy core would.
+CGROUP="" CAP_CMD=()
+if [ -n "$QUOTA" ]; then
+	[ "$(id -u)" = 0 ] || die "QUOTA needs root (a CPU cgroup)"
+	case $QUOTA in *[!0-9]* | "") die "QUOTA is a percentage of one core, 1 to 100" ;; esac
+	[ "$QUOTA" -ge 1 ] && [ "$QUOTA" -le 100 ] || die "QUOTA is a percentage of one core, 1 to 100"
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		CGROUP=/sys/fs/cgroup/sipfed-compare
+		mkdir -p "$CGROUP"
+		echo "+cpu" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+		echo "$((QUOTA * 100)) 10000" >"$CGROUP/cpu.max" || die "could not set $CGROUP/cpu.max"
+	elif [ -d /sys/fs/cgroup/cpu ]; then
+		CGROUP=/sys/fs/cgroup/cpu/sipfed-compare
+		mkdir -p "$CGROUP"
+		echo 10000 >"$CGROUP/cpu.cfs_period_us"
+		echo "$((QUOTA * 100))" >"$CGROUP/cpu.cfs_quota_us" || die "could not set $CGROUP/cpu.cfs_quota_us"
+	else
+		die "QUOTA: no CPU cgroup controller under /sys/fs/cgroup"
+	fi
+	CAP_CMD=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGROUP")
+fi
+
 busy_ports() {
 	local p f=""
 	for p in $PORTS; do f="$f${f:+ or }sport = :$p"; done
@@ -137,6 +166,7 @@ cleanup() {
 	local p
 	for p in $SAMPLER $HOG $UAC $UAS $PROXY; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [ -n "$CGROUP" ]; then rmdir "$CGROUP" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 trap 'echo "compare: stopped at line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -211,7 +241,7 @@ start_sipfed() { # DIR
 	rm -rf "$OUT/data"
 	mkdir -p "$OUT/data"
 	sipfed_args "$OUT/data" "$PKI"
-	SIPFED_TOKEN=$TOKEN GOMAXPROCS=1 launch "$ROOT" "$PROXY_CORE" "$PROXY_NICE" bin/sipfed-proxy "${SIPFED_ARGS[@]}" >>"$1/proxy.log" 2>&1
+	SIPFED_TOKEN=$TOKEN GOMAXPROCS=1 launch "$ROOT" "$PROXY_CORE" "$PROXY_NICE" "${CAP_CMD[@]}" bin/sipfed-proxy "${SIPFED_ARGS[@]}" >>"$1/proxy.log" 2>&1
 	PROXY=$LAUNCHED
 	sipfed_configure "$TOKEN" || die "sipfed-proxy: see $1/proxy.log"
 }
@@ -219,7 +249,7 @@ start_sipfed() { # DIR
 KAM_ARGS=(-f "$ROOT/bench/kamailio/kamailio.cfg" -DD -E -x tlsf -X tlsf -m "$KAM_SHM" -M "$KAM_PKG"
 	-Y "$OUT/kamailio" -A "TLS_CONFIG=\"$OUT/kamailio/tls.cfg\"" -A "CHILDREN=$CHILDREN")
 start_kamailio() { # DIR
-	OPENSSL_CONF=$ROOT/bench/kamailio/openssl.cnf launch "$ROOT" "$PROXY_CORE" "$PROXY_NICE" kamailio "${KAM_ARGS[@]}" >>"$1/proxy.log" 2>&1
+	OPENSSL_CONF=$ROOT/bench/kamailio/openssl.cnf launch "$ROOT" "$PROXY_CORE" "$PROXY_NICE" "${CAP_CMD[@]}" kamailio "${KAM_ARGS[@]}" >>"$1/proxy.log" 2>&1
 	PROXY=$LAUNCHED
 	local i
 	for i in $(seq 100); do
@@ -423,6 +453,7 @@ say "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 say "load average at start: $(loadavg) (other work shares both cores; rates are only compared within this run)"
 say "versions: $(go version | cut -d' ' -f3), kamailio $(kamailio -v 2>/dev/null | head -1 | awk '{print $3}'), $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1)"
 say "proxy core $PROXY_CORE (nice $PROXY_NICE), generators core $LOAD_CORE (nice $NICE); sipfed GOMAXPROCS=1; kamailio: ${CHILDREN} children + ${CHILDREN} tcp_children and its helper processes on the one core"
+[ -n "$QUOTA" ] && say "CPU CAP: each proxy (all its processes) limited to ${QUOTA}% of one core by the cgroup $CGROUP (period 10 ms); rates are that share of a core's"
 [ "$BUSY" = 1 ] && say "HOST BUSY: a busy loop (sh -c 'while :; do :; done', nice $HOG_NICE, autogroup of its own) on core $PROXY_CORE during every step"
 say "steps of ${DURATION}s on a fresh proxy; pass: bad < ${PASS_BAD}% (not a 200 within 1 s) and achieved >= ${PASS_ACHIEVED}% of the rate; gen-bound: generators (UAC + UAS) >= ${GEN_BOUND}% of core $LOAD_CORE"
 say "rates: $RATES; refine=$REFINE latency=$LATENCY overload=$OVERLOAD; TLS connections from the partner: $TLS_CONNS"

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"crypto/tls"
 	"net"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,7 +32,64 @@ func BenchmarkMessageTCP(b *testing.B) { benchMessages(b, "tcp") }
 // per-request identity check and the incoming ACL are in the path.
 func BenchmarkMessageTLS(b *testing.B) { benchMessages(b, "tls") }
 
+// BenchmarkParallel runs one client per goroutine (b.RunParallel), each on a connection (or UDP
+// socket) of its own, so that with -cpu 1,2,4 it shows whether the relay path scales with the
+// cores it gets: the relay, the clients and the edge share GOMAXPROCS, so ns/op falling as -cpu
+// rises is the measure, not its absolute value.
+func BenchmarkParallel(b *testing.B) {
+	for _, transport := range []string{"udp", "tcp", "tls"} {
+		b.Run(transport, func(b *testing.B) {
+			rig := newBenchRig(b, transport)
+			var seq atomic.Int64
+			cpu0 := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				c := rig.client(b, benchWindow)
+				defer c.close()
+				for pb.Next() {
+					if !c.send(int(seq.Add(1))) {
+						return
+					}
+				}
+				c.drain()
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			if n := rig.ok.Load(); n != int64(b.N) {
+				b.Fatalf("%d of %d answered 200", n, b.N)
+			}
+		})
+	}
+}
+
 func benchMessages(b *testing.B, transport string) {
+	rig := newBenchRig(b, transport)
+	c := rig.client(b, benchWindow)
+	defer c.close()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		if !c.send(i) {
+			return
+		}
+	}
+	c.drain()
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	if n := rig.ok.Load(); n != int64(b.N) {
+		b.Fatalf("%d of %d answered 200", n, b.N)
+	}
+}
+
+// benchRig is a running relay with a federation and a stateless edge behind it.
+type benchRig struct {
+	transport string
+	shed      bool
+	r         *Relay
+	p         *pki
+	ok        atomic.Int64 // requests answered as the benchmark expects
+}
+
+func newBenchRig(b *testing.B, transport string) *benchRig {
 	t := b
 	p := newPKI(b)
 	h := &holder{}
@@ -66,70 +126,87 @@ func benchMessages(b *testing.B, transport string) {
 	}
 	done := make(chan struct{})
 	go func() { _ = r.Run(b.Context()); close(done) }()
-	defer func() { r.Close(); <-done }()
+	b.Cleanup(func() { r.Close(); <-done })
+	return &benchRig{transport: transport, shed: shed, r: r, p: p}
+}
 
+// benchClient sends MESSAGEs on one connection, keeping at most its window outstanding.
+type benchClient struct {
+	b        *testing.B
+	rig      *benchRig
+	conn     net.Conn
+	local    string
+	from, to string
+	window   int
+	credits  chan struct{}
+}
+
+func (rig *benchRig) client(b *testing.B, window int) *benchClient {
 	var conn net.Conn
-	switch transport {
+	var err error
+	switch rig.transport {
 	case "udp":
-		conn, err = net.Dial("udp", listenerAddr(r.InternalAddrs(), "udp"))
+		conn, err = net.Dial("udp", listenerAddr(rig.r.InternalAddrs(), "udp"))
 	case "tcp":
-		conn, err = net.Dial("tcp", listenerAddr(r.InternalAddrs(), "tcp"))
+		conn, err = net.Dial("tcp", listenerAddr(rig.r.InternalAddrs(), "tcp"))
 	case "tls":
-		conn, err = tls.Dial("tcp", listenerAddr(r.ExternalAddrs(), "tls"), clientTLS(p.partner, p.ca))
+		conn, err = tls.Dial("tcp", listenerAddr(rig.r.ExternalAddrs(), "tls"), clientTLS(rig.p.partner, rig.p.ca))
 	}
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer conn.Close()
-	from, to := "alice@"+localDomain, "bob@"+partnerDomain
-	if transport == "tls" {
-		from, to = "bob@"+partnerDomain, "alice@"+localDomain
+	c := &benchClient{b: b, rig: rig, conn: conn, local: conn.LocalAddr().String(), window: window,
+		from: "alice@" + localDomain, to: "bob@" + partnerDomain, credits: make(chan struct{}, window)}
+	if rig.transport == "tls" {
+		c.from, c.to = "bob@"+partnerDomain, "alice@"+localDomain
 	}
-	local := conn.LocalAddr().String()
-	window := benchWindow
-	credits := make(chan struct{}, window)
 	for i := 0; i < window; i++ {
-		credits <- struct{}{}
+		c.credits <- struct{}{}
 	}
-	var ok atomic.Int64
 	go func() {
 		br := bufio.NewReaderSize(conn, 64<<10)
 		for {
-			start, err := readMessage(br, transport == "udp")
+			start, err := readMessage(br, rig.transport == "udp")
 			if err != nil {
 				return
 			}
-			if strings.HasPrefix(start, "SIP/2.0 200") || shed && strings.HasPrefix(start, "SIP/2.0 503") {
-				ok.Add(1)
+			if strings.HasPrefix(start, "SIP/2.0 200") || rig.shed && strings.HasPrefix(start, "SIP/2.0 503") {
+				rig.ok.Add(1)
 			}
 			if !strings.HasPrefix(start, "SIP/2.0 1") {
-				credits <- struct{}{}
+				c.credits <- struct{}{}
 			}
 		}
 	}()
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	for i := 0; i < b.N; i++ {
-		select {
-		case <-credits:
-		case <-time.After(5 * time.Second):
-			b.Fatalf("stalled after %d of %d", i, b.N)
-		}
-		_, _ = conn.Write([]byte(benchMessage(transport, local, from, to, i)))
+	return c
+}
+
+// send waits for a credit and sends request i; false (after failing the benchmark) when no
+// answer freed one in time.
+func (c *benchClient) send(i int) bool {
+	select {
+	case <-c.credits:
+	case <-time.After(5 * time.Second):
+		c.b.Errorf("stalled at request %d", i)
+		return false
 	}
-	for i := 0; i < window; i++ {
+	_, _ = c.conn.Write([]byte(benchMessage(c.rig.transport, c.local, c.from, c.to, i)))
+	return true
+}
+
+// drain waits for the answers to everything outstanding.
+func (c *benchClient) drain() {
+	for i := 0; i < c.window; i++ {
 		select {
-		case <-credits:
+		case <-c.credits:
 		case <-time.After(5 * time.Second):
-			b.Fatalf("%d requests unanswered", window-i)
+			c.b.Errorf("%d requests unanswered", c.window-i)
+			return
 		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-	if n := ok.Load(); n != int64(b.N) {
-		b.Fatalf("%d of %d answered 200", n, b.N)
 	}
 }
+
+func (c *benchClient) close() { _ = c.conn.Close() }
 
 // cpuTime is the CPU time the process used, in ns: wall time says little on a shared machine.
 func cpuTime() int64 {
@@ -300,4 +377,110 @@ func rawUAS(t testing.TB) string {
 		}
 	}()
 	return pc.LocalAddr().String()
+}
+
+// BenchmarkLiveUDPTransactions holds 10,000 MESSAGE transactions open at once (the next hop
+// never answers) and reports what one costs: heap-B/tx is the Go heap after a collection, and
+// rss-B/tx the process's resident memory, both per live transaction, less the same relay idle.
+// msg-B is the size of the request as forwarded, which a transaction must hold to retransmit
+// it. Run it with -benchtime 1x: each iteration opens its own 10,000.
+func BenchmarkLiveUDPTransactions(b *testing.B) {
+	const n = 10000
+	p := newPKI(b)
+	h := &holder{}
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			if _, _, err := hole.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	cfg := Config{Logger: testLogger(b), NodeFQDN: nodeFQDN, TLS: p.proxyMat,
+		Overload: core.OverloadConfig{Disabled: true}, HopTimeout: time.Minute,
+		Internal: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}}}
+	h.p.Store(fed{
+		domains: []api.FederatedDomain{{Domain: partnerDomain}},
+		routes:  []api.StaticRoute{route(partnerDomain, hole.LocalAddr().String(), "udp", 1)},
+	}.snapshot())
+	for range b.N {
+		r, err := New(cfg, h, testDNS(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = r.Run(b.Context()); close(done) }()
+		conn, err := net.Dial("udp", listenerAddr(r.InternalAddrs(), "udp"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		local := conn.LocalAddr().String()
+		// One transaction first, so that what exists once (the socket the relay sends from,
+		// its buffers) is in the baseline.
+		_, _ = conn.Write([]byte(benchMessage("udp", local, "alice@"+localDomain, "bob@"+partnerDomain, -1)))
+		for j := 0; r.Core().InFlight() < 1 && j < 1000; j++ {
+			time.Sleep(time.Millisecond)
+		}
+		heap0, rss0 := settledMemory()
+		size := 0
+		for i := 0; i < n; i++ {
+			msg := benchMessage("udp", local, "alice@"+localDomain, "bob@"+partnerDomain, i)
+			size = len(msg)
+			_, _ = conn.Write([]byte(msg))
+			// Paced so that no datagram is lost to a full socket buffer.
+			for j := 0; r.Core().InFlight() < int64(i+2)-256 && j < 1000; j++ {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for r.Core().InFlight() < n+1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := r.Core().InFlight(); got != n+1 {
+			b.Fatalf("%d transactions live, want %d", got, n+1)
+		}
+		heap1, rss1 := settledMemory()
+		if f := os.Getenv("SIPFED_HEAP_PROFILE"); f != "" {
+			writeHeapProfile(b, f)
+		}
+		b.ReportMetric(float64(heap1-heap0)/n, "heap-B/tx")
+		b.ReportMetric(float64(rss1-rss0)/n, "rss-B/tx")
+		b.ReportMetric(float64(size), "msg-B")
+		conn.Close()
+		r.Close()
+		<-done
+	}
+}
+
+// settledMemory is the live heap after a collection and the resident set, in bytes.
+func settledMemory() (heap, rss int64) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b, err := os.ReadFile("/proc/self/statm")
+	if err == nil {
+		f := strings.Fields(string(b))
+		if len(f) > 1 {
+			pages, _ := strconv.ParseInt(f[1], 10, 64)
+			rss = pages * int64(os.Getpagesize())
+		}
+	}
+	return int64(ms.HeapAlloc), rss
+}
+
+func writeHeapProfile(b *testing.B, name string) {
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -3,7 +3,6 @@ package core
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"hash/fnv"
 	"hash/maphash"
 	mrand "math/rand/v2"
 	"strconv"
@@ -34,15 +33,41 @@ func appendHex(b []byte, v uint64, n int) []byte {
 // hiding rewrites it on the way out, and a request looping through a partner would come back
 // under another.
 func loopHash(m *message.Msg) uint32 {
-	h := fnv.New32a()
-	w := func(b []byte) { _, _ = h.Write(b); _, _ = h.Write([]byte{0}) }
+	x := fnvOffset
+	w := func(b []byte) {
+		x = fnvAdd(x, b)
+		x = (x ^ 0) * fnvPrime
+	}
 	w(m.Bytes(m.RURI.Whole))
 	w(m.Bytes(m.From.Tag))
 	w(m.Bytes(m.To.Tag))
 	var n [10]byte
 	w(strconv.AppendUint(n[:0], uint64(m.CSeqNum), 10))
 	w(m.Bytes(m.CSeqMethod))
-	return h.Sum32()
+	return x
+}
+
+// FNV-1a, inline: hash/fnv allocates its state on every call.
+const (
+	fnvOffset = uint32(2166136261)
+	fnvPrime  = uint32(16777619)
+)
+
+func fnvAdd(x uint32, b []byte) uint32 {
+	for _, c := range b {
+		x = (x ^ uint32(c)) * fnvPrime
+	}
+	return x
+}
+
+// laneOf picks the connection lane of a request (transport.Dial): every request of a call takes
+// the same one.
+func laneOf(m *message.Msg) uint32 {
+	h, ok := m.First(message.CallID)
+	if !ok {
+		return 0
+	}
+	return fnvAdd(fnvOffset, m.Bytes(h.Value))
 }
 
 // appendBranch appends a new branch for a request with loop hash lh.

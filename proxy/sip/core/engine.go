@@ -355,7 +355,7 @@ func (c *Core) forwardStateless(m *message.Msg, src *transport.Source, v *Verdic
 				return
 			}
 		default:
-			conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name)
+			conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name, laneOf(m))
 			if err != nil {
 				continue
 			}

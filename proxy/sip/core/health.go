@@ -139,7 +139,7 @@ func (h *health) sendProbe(k hopKey, st *hopState) {
 			p.finish(false)
 		}
 	default:
-		conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name)
+		conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name, 0)
 		if err != nil {
 			p.finish(false)
 			return

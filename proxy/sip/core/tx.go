@@ -369,6 +369,8 @@ type clientTx struct {
 	lingerUntil time.Time
 }
 
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
 // newClient starts a branch toward t; false when it failed at once (the caller tries the next).
 func (stx *serverTx) newClient(t *Target) bool {
 	c := stx.c
@@ -384,7 +386,14 @@ func (stx *serverTx) newClient(t *Target) bool {
 		}
 		ctx.sock = sock
 	}
-	ctx.out = c.appendRequest(make([]byte, 0, len(stx.req.Buf)+512), &stx.req, &stx.src, stx.verdict, t, ctx.branch, ctx.sock)
+	// Built in a scratch buffer and kept at its exact size: a transaction holds it until its
+	// final response, and thousands are live at once.
+	sp := scratch.Get().(*[]byte)
+	*sp = c.appendRequest((*sp)[:0], &stx.req, &stx.src, stx.verdict, t, ctx.branch, ctx.sock)
+	ctx.out = append(make([]byte, 0, len(*sp)), *sp...)
+	if cap(*sp) <= 64<<10 {
+		scratch.Put(sp)
+	}
 	c.clients.putNew(ctx.key, ctx)
 	stx.client = ctx
 	now := time.Now()
@@ -401,7 +410,7 @@ func (stx *serverTx) newClient(t *Target) bool {
 		ctx.retransIv = T1
 		ctx.retransAt = now.Add(T1)
 	default:
-		conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name)
+		conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name, laneOf(&stx.req))
 		if err != nil {
 			ctx.remove()
 			stx.client = nil

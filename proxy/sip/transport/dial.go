@@ -14,14 +14,20 @@ type poolKey struct {
 	proto      Protocol
 	addr       netip.AddrPort
 	serverName string
+	lane       int
 }
 
 // Dial returns the open or opening connection to addr on that side, dialling one when there is
 // none. It never blocks: messages sent before the connection is up wait in its queue, and links
 // waiting on it fail if the dial does. serverName is sent as TLS SNI when it is a name.
-func (t *Transport) Dial(side Side, proto Protocol, addr netip.AddrPort, serverName string) (*Conn, error) {
+//
+// A peer is reached over up to Limits.ConnsPerHop connections, and lane (any number: a hash of
+// the Call-ID, say) picks one. One connection is read by one goroutine, so a single connection
+// to a busy next hop would put every response it returns on one core; a dialog's requests keep
+// one lane, so they stay in order.
+func (t *Transport) Dial(side Side, proto Protocol, addr netip.AddrPort, serverName string, lane uint32) (*Conn, error) {
 	addr = unmapAP(addr)
-	key := poolKey{side: side, proto: proto, addr: addr, serverName: serverName}
+	key := poolKey{side: side, proto: proto, addr: addr, serverName: serverName, lane: int(lane % uint32(t.lim.ConnsPerHop))}
 	if v, ok := t.pool.Load(key); ok {
 		return v.(*Conn), nil
 	}
@@ -88,15 +94,6 @@ type tlsError string
 func (e tlsError) Error() string { return string(e) }
 
 const errNoTLS = tlsError("no TLS client settings for this side")
-
-// Pooled returns the dialled connection for a key, if there is one, without dialling.
-func (t *Transport) Pooled(side Side, proto Protocol, addr netip.AddrPort, serverName string) (*Conn, bool) {
-	v, ok := t.pool.Load(poolKey{side: side, proto: proto, addr: unmapAP(addr), serverName: serverName})
-	if !ok {
-		return nil, false
-	}
-	return v.(*Conn), true
-}
 
 // EachConn calls fn for every open connection of a side (e.g. to close those whose peer is no
 // longer trusted).

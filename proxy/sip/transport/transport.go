@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,6 +131,9 @@ type Limits struct {
 	WriteQueue int
 	// DialTimeout bounds a dial and its TLS handshake.
 	DialTimeout time.Duration
+	// ConnsPerHop is how many connections carry requests to one next hop (see Dial); 0 means
+	// one per core the process may use, up to four.
+	ConnsPerHop int
 }
 
 // Defaults of Limits.
@@ -173,6 +177,9 @@ func (l *Limits) SetDefaults() {
 	}
 	if l.WriteQueue <= 0 {
 		l.WriteQueue = DefaultWriteQueue
+	}
+	if l.ConnsPerHop <= 0 {
+		l.ConnsPerHop = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if l.DialTimeout <= 0 {
 		l.DialTimeout = DefaultDialTimeout

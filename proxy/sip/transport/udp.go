@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -71,7 +72,19 @@ func (s *UDPSocket) LocalHost() string { return s.localHost }
 // Side is the side the socket faces.
 func (s *UDPSocket) Side() Side { return s.side }
 
-func (s *UDPSocket) start() { s.once.Do(func() { s.t.goRun(s.readLoop) }) }
+// start runs the socket's readers: one per core the process may use, up to four. Their reads
+// take turns on the socket (the runtime serialises reads on one descriptor), but each handles
+// what it read while the next reads, so one busy listener uses every core; more than four
+// would mostly wait for the read lock.
+func (s *UDPSocket) start() {
+	s.once.Do(func() {
+		for range min(runtime.GOMAXPROCS(0), maxUDPReaders) {
+			s.t.goRun(s.readLoop)
+		}
+	})
+}
+
+const maxUDPReaders = 4
 
 // WriteTo sends one datagram.
 func (s *UDPSocket) WriteTo(b []byte, to netip.AddrPort) error {
