@@ -36,7 +36,7 @@ func TestREADMEFlagTableMatchesHelp(t *testing.T) {
 	}
 	ops := regexp.MustCompile(`^(shutdown-|admin-(read|write|idle|max|live)|dns-(timeout|negative|max|cache)|` +
 		`topology-hiding|hop-timeout|invite-timeout|max-in-flight|overload-|next-hop-backoff|max-message-size|` +
-		`message-timeout|idle-timeout-|handshake-timeout|max-connections|partial-bytes-limit|write-queue-limit|dial-timeout)`)
+		`message-timeout|idle-timeout-|handshake-timeout|max-connections|partial-bytes-limit|write-queue-limit|dial-timeout|next-hop-connections)`)
 	fs.VisitAll(func(f *flag.Flag) {
 		if ops.MatchString(f.Name) && !inTable[f.Name] {
 			t.Errorf("--%s is not in the README's table of limits", f.Name)

@@ -33,6 +33,7 @@ type sipFlags struct {
 	partialBytes     int64
 	writeQueue       int
 	dialTimeout      time.Duration
+	hopConns         int
 }
 
 func (s *sipFlags) register(fs *flag.FlagSet) {
@@ -57,7 +58,12 @@ func (s *sipFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&s.partialBytes, "partial-bytes-limit", transport.DefaultPartialBudget, "bytes held for messages not yet received whole, all connections together; a connection that would exceed it is closed")
 	fs.IntVar(&s.writeQueue, "write-queue-limit", transport.DefaultWriteQueue, "bytes waiting to be written on one connection; past it, sends on that connection fail")
 	fs.DurationVar(&s.dialTimeout, "dial-timeout", transport.DefaultDialTimeout, "time allowed to connect to a next hop, TLS handshake included")
+	fs.IntVar(&s.hopConns, "next-hop-connections", 0, "TCP or TLS connections to one next hop, a call keeping to one (0: one per core, up to 4)")
 }
+
+// maxHopConns bounds --next-hop-connections: more would only add handshakes and sockets for
+// a partner to count against its own per-address limit.
+const maxHopConns = 16
 
 // apply sets the relay configuration from the flags, checking each.
 func (s *sipFlags) apply(c *relay.Config) error {
@@ -83,6 +89,9 @@ func (s *sipFlags) apply(c *relay.Config) error {
 	if s.perAddrExternal < 0 || s.perAddrInternal < 0 {
 		return fmt.Errorf("--max-connections-per-address-* must not be negative")
 	}
+	if s.hopConns < 0 || s.hopConns > maxHopConns {
+		return fmt.Errorf("--next-hop-connections must be between 0 (one per core) and %d, got %d", maxHopConns, s.hopConns)
+	}
 	if s.partialBytes < int64(s.maxMessageSize) {
 		return fmt.Errorf("--partial-bytes-limit (%d) must hold at least one message of --max-message-size (%d)", s.partialBytes, s.maxMessageSize)
 	}
@@ -98,6 +107,7 @@ func (s *sipFlags) apply(c *relay.Config) error {
 		MaxConnsPerAddress: [2]int{transport.Internal: s.perAddrInternal, transport.External: s.perAddrExternal},
 		MaxConns:           [2]int{s.maxConns, s.maxConns},
 		PartialBudget:      s.partialBytes, WriteQueue: s.writeQueue, DialTimeout: s.dialTimeout,
+		ConnsPerHop: s.hopConns,
 	}
 	return nil
 }
