@@ -271,7 +271,7 @@ func readMessage(br *bufio.Reader, datagram bool) (string, error) {
 }
 
 // rawStreamUAS answers every request on TCP (or TLS when cfg is set) with 200, statelessly.
-func rawStreamUAS(b *testing.B, cfg *tls.Config) string {
+func rawStreamUAS(b testing.TB, cfg *tls.Config) string {
 	var ln net.Listener
 	var err error
 	if cfg != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math"
 	mrand "math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -16,16 +15,18 @@ import (
 // OverloadConfig tunes admission. The proxy is overloaded when requests keep waiting: the
 // least wait seen over a whole interval stays above the target (a standing queue, as CoDel
 // defines it; a single slow moment does not count). UDP requests carry the kernel's receive
-// time, so their wait includes the socket buffer; on streams the signal is how late the Go
-// scheduler runs a probe.
+// time, so their wait includes the socket buffer; on a stream the wait is estimated from the
+// socket's receive queue (see transport's backlog), and judged per connection. Besides, the
+// Go scheduler's lateness is probed: goroutines starved of CPU queue nowhere else.
 //
-// While overloaded, a new UDP request that itself waited longer than the target gets 503 at
-// once (answering it costs a fraction of forwarding it, and its sender is about to retransmit
-// anyway); on streams a growing share of new requests gets 503 while the overload lasts, and a
-// shrinking share after. Requests within a dialog always pass: they finish what was accepted.
+// While overloaded, a new request that itself waited longer than the target gets 503 at once
+// (answering it costs a fraction of forwarding it, and its sender is about to retransmit or
+// time out anyway); while the scheduler is late, a growing share of new stream requests gets
+// 503, and a shrinking share after. Requests within a dialog always pass: they finish what was
+// accepted.
 type OverloadConfig struct {
 	Disabled bool
-	// QueueDelay is the target wait for a UDP request, from the kernel's receive to its
+	// QueueDelay is the target wait for a request, from its arrival in the kernel to its
 	// handling.
 	QueueDelay time.Duration
 	// SchedulingDelay is the target lateness of the scheduler probe (streams).
@@ -54,39 +55,15 @@ func (o *OverloadConfig) setDefaults() {
 	}
 }
 
-// window tracks the least delay seen in the current interval.
-type window struct {
-	start      atomic.Int64 // unix ns
-	least      atomic.Int64 // ns
-	overloaded atomic.Bool
-}
-
-func (w *window) observe(delay time.Duration, now int64, interval time.Duration, target time.Duration) (ended bool, least time.Duration) {
-	d := int64(delay)
-	for {
-		cur := w.least.Load()
-		if d >= cur || w.least.CompareAndSwap(cur, d) {
-			break
-		}
-	}
-	start := w.start.Load()
-	if now-start < int64(interval) || !w.start.CompareAndSwap(start, now) {
-		return false, 0
-	}
-	l := w.least.Swap(math.MaxInt64)
-	if l == math.MaxInt64 {
-		return false, 0
-	}
-	w.overloaded.Store(time.Duration(l) > target)
-	return true, time.Duration(l)
-}
-
 type overload struct {
 	cfg   OverloadConfig
 	m     *metrics
 	log   *slog.Logger
-	udp   window
-	sched window
+	udp   transport.Window
+	sched transport.Window
+	// warned is when a connection's backlog was last logged (unix ns): one line per
+	// backlogWarnEvery at most, whatever the number of connections.
+	warned atomic.Int64
 	// share is the fraction (in millionths) of new stream requests refused while the scheduler
 	// is behind.
 	share atomic.Int64
@@ -95,11 +72,9 @@ type overload struct {
 
 func newOverload(cfg OverloadConfig, m *metrics, log *slog.Logger) *overload {
 	o := &overload{cfg: cfg, m: m, log: log}
-	o.udp.least.Store(math.MaxInt64)
-	o.sched.least.Store(math.MaxInt64)
-	now := time.Now().UnixNano()
-	o.udp.start.Store(now)
-	o.sched.start.Store(now)
+	now := time.Now()
+	o.udp.Init(now)
+	o.sched.Init(now)
 	return o
 }
 
@@ -113,15 +88,29 @@ func (o *overload) admit(src *transport.Source) error {
 	now := time.Now()
 	if src.Proto == transport.UDP {
 		wait := now.Sub(src.Arrived)
-		if ended, least := o.udp.observe(wait, now.UnixNano(), o.cfg.Interval, o.cfg.QueueDelay); ended {
+		if ended, least := o.udp.Observe(wait, now.UnixNano(), o.cfg.Interval, o.cfg.QueueDelay); ended {
 			o.m.queueDelay.Set(least.Seconds())
 			o.changed()
 		}
-		if o.udp.overloaded.Load() && wait > o.cfg.QueueDelay {
+		if o.udp.Overloaded() && wait > o.cfg.QueueDelay {
 			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
 			return errShed
 		}
 		return nil
+	}
+	if src.Conn != nil {
+		// A stream's standing queue is its own: one sender outpacing the proxy must not
+		// have another's requests refused, nor hide behind a quiet connection's short waits.
+		wait := now.Sub(src.Arrived)
+		q := src.Conn.Queue()
+		was := q.Overloaded()
+		if ended, _ := q.Observe(wait, now.UnixNano(), o.cfg.Interval, o.cfg.QueueDelay); ended && !was && q.Overloaded() {
+			o.warnBacklog(src, now)
+		}
+		if q.Overloaded() && wait > o.cfg.QueueDelay {
+			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
+			return errShed
+		}
 	}
 	if s := o.share.Load(); s > 0 && mrand.Int64N(1_000_000) < s {
 		o.m.shed.WithLabelValues(telemetry.ReasonSchedulingDelay).Inc()
@@ -140,12 +129,12 @@ func (o *overload) probe(ctx context.Context) {
 			return
 		case due := <-t.C:
 			now := time.Now()
-			ended, _ := o.sched.observe(now.Sub(due), now.UnixNano(), o.cfg.Interval, o.cfg.SchedulingDelay)
+			ended, _ := o.sched.Observe(now.Sub(due), now.UnixNano(), o.cfg.Interval, o.cfg.SchedulingDelay)
 			if !ended {
 				continue
 			}
 			s := o.share.Load()
-			if o.sched.overloaded.Load() {
+			if o.sched.Overloaded() {
 				s = min(s+100_000, 900_000)
 			} else {
 				s = max(s-200_000, 0)
@@ -158,7 +147,7 @@ func (o *overload) probe(ctx context.Context) {
 
 // changed logs and reports a change of state.
 func (o *overload) changed() {
-	on := o.udp.overloaded.Load() || o.share.Load() > 0
+	on := o.udp.Overloaded() || o.share.Load() > 0
 	if o.state.Swap(on) == on {
 		return
 	}
@@ -169,4 +158,18 @@ func (o *overload) changed() {
 		o.m.overloaded.Set(0)
 		o.log.Info("overload over: admitting every request again")
 	}
+}
+
+const backlogWarnEvery = 10 * time.Second
+
+// warnBacklog logs that a connection's requests keep waiting, at most once per
+// backlogWarnEvery for all connections together.
+func (o *overload) warnBacklog(src *transport.Source, now time.Time) {
+	last := o.warned.Load()
+	if now.UnixNano()-last < int64(backlogWarnEvery) || !o.warned.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	o.log.Warn("connection backlogged: answering its new requests that waited too long with 503",
+		slog.String(telemetry.KeySide, src.Side.String()), slog.String(telemetry.KeyRemote, src.Remote.String()),
+		slog.String(telemetry.KeyProtocol, src.Proto.String()))
 }

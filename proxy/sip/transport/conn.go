@@ -61,7 +61,16 @@ type Conn struct {
 	writing bool // a writer goroutine runs; it ends when the queue is empty
 	closed  chan struct{}
 	partial int64
+
+	// bl and queue belong to the read loop: how long what it reads waited in the kernel, and
+	// whether that wait is a standing queue.
+	bl    backlog
+	queue Window
 }
+
+// Queue is the connection's standing-queue window (see Window): admission control's view of
+// how far behind the proxy is on this connection.
+func (c *Conn) Queue() *Window { return &c.queue }
 
 // Waiter is told what becomes of a connection it waits on.
 type Waiter interface {
@@ -86,6 +95,7 @@ type Link struct {
 func newConn(t *Transport, side Side, proto Protocol, remote netip.AddrPort) *Conn {
 	c := &Conn{t: t, side: side, proto: proto, remote: unmapAP(remote), closed: make(chan struct{})}
 	c.waiters.next, c.waiters.prev = &c.waiters, &c.waiters
+	c.queue.Init(time.Now())
 	return c
 }
 
@@ -349,7 +359,8 @@ func (c *Conn) readLoop() {
 			}
 			return
 		}
-		src.Arrived = time.Now()
+		now = time.Now()
+		src.Arrived = now.Add(-c.bl.waited(now))
 		consumed, ok := c.frameAll(buf, &m, &src, mlim)
 		batch.Flush()
 		if !ok {

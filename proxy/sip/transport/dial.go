@@ -56,6 +56,7 @@ func (t *Transport) dial(c *Conn, serverName string) {
 		return
 	}
 	c.local = unmapAP(addrPortOf(nc.LocalAddr()))
+	nc = c.bl.watch(nc)
 	if c.proto == TLS {
 		cfg := t.cfg.ClientTLS[c.side]
 		if cfg == nil {

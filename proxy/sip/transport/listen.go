@@ -57,6 +57,7 @@ func (l *listener) accepted(nc net.Conn) {
 		_ = tcp.SetKeepAlive(true)
 		_ = tcp.SetKeepAlivePeriod(30 * time.Second)
 	}
+	nc = c.bl.watch(nc)
 	if l.proto != TLS {
 		c.nc = nc
 		c.start()

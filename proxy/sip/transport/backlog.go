@@ -1,0 +1,126 @@
+package transport
+
+import (
+	"math"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// backlog estimates how long the bytes a stream reads waited in the kernel's receive queue,
+// which is where a stream's requests wait when the proxy falls behind: unlike a datagram, a
+// stream's bytes carry no receive time. Now and then (every backlogPoll at most) the reader
+// asks the kernel how many bytes are queued (FIONREAD) and notes "the stream up to offset X
+// had arrived by time T". Bytes read later from below X waited at least since T. The estimate
+// is a lower bound, and costs one system call per poll, not per message.
+type backlog struct {
+	raw   syscall.RawConn // nil: the platform or the connection gives no queue length
+	read  int64           // bytes read from the socket so far (under TLS: ciphertext)
+	marks [8]backlogMark
+	head  int
+	n     int
+	poll  time.Time
+	queue int // the length the last poll found
+	ask   func(fd uintptr)
+}
+
+type backlogMark struct {
+	end int64
+	at  time.Time
+}
+
+const backlogPoll = 2 * time.Millisecond
+
+// countingConn counts the bytes read from the socket into its backlog.
+type countingConn struct {
+	net.Conn
+	b *backlog
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.b.read += int64(n)
+	return n, err
+}
+
+// watch returns nc reading through the backlog's count. The count belongs to whoever reads
+// nc: the handshake, then the read loop, one after the other.
+func (b *backlog) watch(nc net.Conn) net.Conn {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nc
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nc
+	}
+	b.raw = raw
+	b.ask = func(fd uintptr) { b.queue = queuedBytes(fd) }
+	return countingConn{Conn: nc, b: b}
+}
+
+// waited is how long the bytes just read had waited at least, at now.
+func (b *backlog) waited(now time.Time) time.Duration {
+	if b.raw == nil {
+		return 0
+	}
+	for b.n > 0 && b.marks[b.head].end <= b.read {
+		b.head = (b.head + 1) % len(b.marks)
+		b.n--
+	}
+	var w time.Duration
+	if b.n > 0 {
+		// What was just read lies below the oldest mark: it had arrived by the mark's time.
+		w = now.Sub(b.marks[b.head].at)
+	}
+	if now.Sub(b.poll) >= backlogPoll {
+		b.poll = now
+		b.queue = 0
+		_ = b.raw.Control(b.ask)
+		if b.queue > 0 && b.n < len(b.marks) {
+			b.marks[(b.head+b.n)%len(b.marks)] = backlogMark{end: b.read + int64(b.queue), at: now}
+			b.n++
+		}
+	}
+	return w
+}
+
+// Window tracks the least wait seen over an interval, as CoDel does: a wait that stays above
+// the target for a whole interval is a standing queue (overload); one slow moment is not.
+type Window struct {
+	start      atomic.Int64 // unix ns
+	least      atomic.Int64 // ns
+	overloaded atomic.Bool
+}
+
+// Init starts the first interval at now.
+func (w *Window) Init(now time.Time) {
+	w.least.Store(math.MaxInt64)
+	w.start.Store(now.UnixNano())
+}
+
+// Observe adds one wait. When it ends an interval, ended is true and least is the least wait
+// of that interval, which set Overloaded.
+func (w *Window) Observe(wait time.Duration, now int64, interval, target time.Duration) (ended bool, least time.Duration) {
+	d := int64(wait)
+	for {
+		cur := w.least.Load()
+		if d >= cur || w.least.CompareAndSwap(cur, d) {
+			break
+		}
+	}
+	start := w.start.Load()
+	if now-start < int64(interval) || !w.start.CompareAndSwap(start, now) {
+		return false, 0
+	}
+	l := w.least.Swap(math.MaxInt64)
+	if l == math.MaxInt64 {
+		return false, 0
+	}
+	w.overloaded.Store(time.Duration(l) > target)
+	return true, time.Duration(l)
+}
+
+// Overloaded reports whether the last whole interval's least wait was over the target.
+func (w *Window) Overloaded() bool { return w.overloaded.Load() }
