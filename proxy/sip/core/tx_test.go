@@ -304,3 +304,69 @@ func TestLoopAnswered482(t *testing.T) {
 		t.Errorf("policy asked %d times, want 1", n)
 	}
 }
+
+// Timer C: a callee that rings longer than the INVITE timeout is cancelled and the caller gets
+// 408; an INVITE branch silent past the hop timeout fails over before any ringing.
+func TestInviteTimers(t *testing.T) {
+	t.Run("Timer C", func(t *testing.T) {
+		r := newRig(t, Config{InviteTimeout: 60 * time.Millisecond})
+		caller, hop := newPeer(t), newPeer(t)
+		r.pol.forwardTo(hop.target())
+		r.request(t, caller, invite("tc"))
+		fwd := hop.method(t, "INVITE")
+		r.answer(t, hop, fwd, 180, "Ringing")
+		caller.status(t, 408)
+		if c := hop.method(t, "CANCEL"); c.Str(c.TopVia.Branch) != fwd.Str(fwd.TopVia.Branch) {
+			t.Error("CANCEL on another branch")
+		}
+		// Ringing is proof of life: the hop is not marked down.
+		ht := hop.target()
+		if r.c.health.known(&ht) {
+			t.Error("a hop that rang too long is marked down")
+		}
+	})
+	t.Run("no provisional within the hop timeout", func(t *testing.T) {
+		r := newRig(t, Config{HopTimeout: 60 * time.Millisecond})
+		caller, silent, good := newPeer(t), newPeer(t), newPeer(t)
+		r.pol.forwardTo(silent.target(), good.target())
+		r.request(t, caller, invite("ht"))
+		silent.method(t, "INVITE")
+		fwd := good.method(t, "INVITE")
+		r.answer(t, good, fwd, 200, "OK")
+		caller.status(t, 200)
+	})
+	t.Run("every hop silent", func(t *testing.T) {
+		r := newRig(t, Config{HopTimeout: 40 * time.Millisecond})
+		caller, a, b := newPeer(t), newPeer(t), newPeer(t)
+		r.pol.forwardTo(a.target(), b.target())
+		r.request(t, caller, invite("all"))
+		res := caller.status(t, 503)
+		if len(headerValues(res, "Retry-After")) != 1 || len(headerValues(res, "Warning")) != 1 {
+			t.Errorf("503 without Retry-After or Warning:\n%s", res.Buf)
+		}
+		if r.c.InFlight() != 0 {
+			t.Errorf("in flight %d", r.c.InFlight())
+		}
+	})
+}
+
+// A response whose top Via is not one of the core's branches, or one the core forgot, is
+// dropped: it steers nothing upstream.
+func TestStrayResponsesDropped(t *testing.T) {
+	r := newRig(t, Config{})
+	caller, hop := newPeer(t), newPeer(t)
+	r.pol.forwardTo(hop.target())
+	r.request(t, caller, message1("st"))
+	fwd := hop.method(t, "MESSAGE")
+
+	foreign := message1("st")
+	foreign.vias = []string{"SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKnotours"}
+	r.answer(t, hop, parseReq(t, foreign), 200, "OK")
+	forgotten := message1("st")
+	forgotten.vias = []string{"SIP/2.0/UDP 127.0.0.1:5060;branch=" + string(r.c.appendBranch(nil, 1))}
+	r.answer(t, hop, parseReq(t, forgotten), 200, "OK")
+	caller.quiet(t, 30*time.Millisecond)
+
+	r.answer(t, hop, fwd, 200, "OK")
+	caller.status(t, 200)
+}
