@@ -64,7 +64,7 @@ func TestFailedHopSkipped(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, Config{HopTimeout: 80 * time.Millisecond, HealthBackoff: time.Minute})
+			r := newRig(t, Config{HopTimeout: 200 * time.Millisecond, HealthBackoff: time.Minute})
 			caller, good := newPeer(t), newPeer(t)
 			badTarget, bad := tc.bad(t)
 			r.pol.forwardTo(badTarget, good.target())
@@ -181,7 +181,8 @@ func TestDownHopThatAnswersIsUp(t *testing.T) {
 // After its back-off a down hop is probed with OPTIONS, and only a probe answered makes it
 // usable again; requests meanwhile go to the hops that are up.
 func TestDownHopReusedAfterProbe(t *testing.T) {
-	const backoff = 30 * time.Millisecond
+	// Long enough that the first request surely comes within it, on a loaded machine too.
+	const backoff = 250 * time.Millisecond
 	r := newRig(t, Config{HealthBackoff: backoff, HopTimeout: 2 * time.Second})
 	caller, hop, good := newPeer(t), newPeer(t), newPeer(t)
 	ht := hop.target()
@@ -252,7 +253,7 @@ func TestProbeMessage(t *testing.T) {
 
 // An unanswered probe doubles the back-off, up to 16 times the base; an answered one resets it.
 func TestUnansweredProbeBacksOff(t *testing.T) {
-	const base = 20 * time.Millisecond
+	const base = 100 * time.Millisecond
 	r := newRig(t, Config{HealthBackoff: base, HopTimeout: 40 * time.Millisecond})
 	hop := newPeer(t)
 	ht := hop.target()
