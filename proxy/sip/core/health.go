@@ -3,6 +3,7 @@ package core
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/sipgoadapter"
@@ -42,7 +43,7 @@ type probe struct {
 	key   hopKey
 	st    *hopState
 	once  sync.Once
-	timer *time.Timer
+	timer atomic.Pointer[time.Timer] // the timer's own callback reads it too
 	conn  *transport.Conn
 }
 
@@ -124,7 +125,7 @@ func (h *health) sendProbe(k hopKey, st *hopState) {
 	branch := string(c.appendBranch(nil, 0))
 	p := &probe{h: h, key: k, st: st}
 	h.probes.Store(branch, p)
-	p.timer = time.AfterFunc(c.cfg.HopTimeout, func() { p.finish(false) })
+	p.timer.Store(time.AfterFunc(c.cfg.HopTimeout, func() { p.finish(false) }))
 	viaHost := c.cfg.ViaHost
 	var out []byte
 	switch t.Proto {
@@ -165,7 +166,9 @@ func (p *probe) answered() { p.finish(true) }
 
 func (p *probe) finish(up bool) {
 	p.once.Do(func() {
-		p.timer.Stop()
+		if t := p.timer.Load(); t != nil {
+			t.Stop()
+		}
 		p.h.probes.Range(func(k, v any) bool {
 			if v == p {
 				p.h.probes.Delete(k)

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -81,5 +82,132 @@ func TestCrossCallID(t *testing.T) {
 	forged := []byte(callIDPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	if back := a.CrossCallID(nil, a.CrossCallID(nil, forged)); !bytes.Equal(back, forged) {
 		t.Fatal("a forged masked Call-ID was taken for ours")
+	}
+}
+
+// Every node of a cluster derives its keys from the one deployment key: what one node wrote,
+// another reads, and a restart changes nothing.
+func TestSameKeySameCodec(t *testing.T) {
+	k, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(append([]byte(nil), k...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Marker("fed.example.com") != b.Marker("fed.example.com") {
+		t.Error("two nodes disagree on a marker")
+	}
+	if got, ok := b.Open(nil, a.Seal(nil, []byte("sip:alice@10.0.0.5"))); !ok || string(got) != "sip:alice@10.0.0.5" {
+		t.Errorf("another node opened %q, %v", got, ok)
+	}
+	id := []byte("abc@10.0.0.5")
+	if !bytes.Equal(a.CrossCallID(nil, id), b.CrossCallID(nil, id)) {
+		t.Error("two nodes mask a Call-ID differently: a dialog's requests through either would disagree")
+	}
+}
+
+func TestNewKeySize(t *testing.T) {
+	for _, n := range []int{0, 16, KeySize - 1, KeySize + 1, 64} {
+		if _, err := New(make([]byte, n)); err != ErrKey {
+			t.Errorf("New with a %d-byte key: %v, want ErrKey", n, err)
+		}
+	}
+	if _, err := New(make([]byte, KeySize)); err != nil {
+		t.Errorf("New with a %d-byte key: %v", KeySize, err)
+	}
+}
+
+// Sealed values travel as URI parameters: they must need no escaping, and two seals of one
+// value must differ, or a partner could tell which of its dialogs reach the same contact.
+func TestSealForm(t *testing.T) {
+	c := codec(t)
+	plain := []byte("sip:alice@10.0.0.5:5060;transport=tcp?x=y&z=<>")
+	s1, s2 := c.Seal(nil, plain), c.Seal(nil, plain)
+	if bytes.Equal(s1, s2) {
+		t.Error("sealing twice gives the same value")
+	}
+	for _, s := range [][]byte{s1, s2} {
+		for _, ch := range s {
+			if !('a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' || ch == '-' || ch == '_') {
+				t.Fatalf("sealed value %q has %q, not a URI parameter character", s, ch)
+			}
+		}
+	}
+	// Seal and Open append to dst.
+	if got := c.Seal([]byte("sfr=s"), plain); !bytes.HasPrefix(got, []byte("sfr=s")) {
+		t.Errorf("Seal did not append: %q", got)
+	}
+	if got, ok := c.Open([]byte("pre:"), s1); !ok || string(got) != "pre:"+string(plain) {
+		t.Errorf("Open did not append: %q", got)
+	}
+}
+
+// Open takes what a partner sends back: anything Seal did not make is refused, whatever its
+// shape.
+func TestOpenRefuses(t *testing.T) {
+	c := codec(t)
+	s := c.Seal(nil, []byte("x"))
+	for name, in := range map[string][]byte{
+		"empty":              nil,
+		"not base64url":      []byte("!!!!"),
+		"standard base64":    []byte("ab+/cd=="),
+		"shorter than nonce": s[:8],
+		"truncated":          s[:len(s)-1],
+		"extended":           append(append([]byte(nil), s...), 'A'),
+	} {
+		if got, ok := c.Open(nil, in); ok {
+			t.Errorf("%s: opened to %q", name, got)
+		}
+	}
+}
+
+func TestMarkerForm(t *testing.T) {
+	c := codec(t)
+	m := c.Marker("fed.example.com")
+	if len(m) != markerLen {
+		t.Fatalf("marker %q has %d characters, want %d", m, len(m), markerLen)
+	}
+	if c.Marker("FED.Example.COM") != m {
+		t.Error("a host's marker depends on its case")
+	}
+	if c.IsOwn([]byte("fed.example.com"), []byte(m[:markerLen-1])) || c.IsOwn([]byte("fed.example.com"), []byte(m+"A")) {
+		t.Error("a marker of the wrong length matches")
+	}
+	long := strings.Repeat("a", 300) + ".example.com"
+	if !c.IsOwn([]byte(long), []byte(c.Marker(long))) {
+		t.Error("a long host's marker does not match")
+	}
+}
+
+func TestCrossCallIDShapes(t *testing.T) {
+	c := codec(t)
+	for _, id := range []string{
+		"x",
+		strings.Repeat("long-call-id.", 40) + "@10.0.0.5", // past the small buffer
+		callIDPrefix + "not-ours",
+	} {
+		masked := c.CrossCallID(nil, []byte(id))
+		if bytes.Equal(masked, []byte(id)) {
+			t.Errorf("%q crossed unchanged", id)
+		}
+		if back := c.CrossCallID(nil, masked); string(back) != id {
+			t.Errorf("%q came back as %q", id, back)
+		}
+		// The masked Call-ID is a valid Call-ID word: base64url after the prefix.
+		if !bytes.HasPrefix(masked, []byte(callIDPrefix)) || bytes.ContainsAny(masked, " \t\r\n\"<>") {
+			t.Errorf("masked Call-ID %q", masked)
+		}
+	}
+	// A masked Call-ID cut short is not ours: it crosses as any other.
+	masked := c.CrossCallID(nil, []byte("abc@10.0.0.5"))
+	cut := masked[:len(masked)-2]
+	if back := c.CrossCallID(nil, c.CrossCallID(nil, cut)); !bytes.Equal(back, cut) {
+		t.Errorf("a damaged masked Call-ID came back as %q", back)
 	}
 }

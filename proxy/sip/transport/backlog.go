@@ -104,22 +104,24 @@ func (w *Window) Init(now time.Time) {
 // of that interval, which set Overloaded.
 func (w *Window) Observe(wait time.Duration, now int64, interval, target time.Duration) (ended bool, least time.Duration) {
 	d := int64(wait)
+	if start := w.start.Load(); now-start >= int64(interval) && w.start.CompareAndSwap(start, now) {
+		// The sample that ends an interval opens the next one: the verdict is on what the
+		// interval saw before it. Otherwise, after an idle interval, that one sample would
+		// decide alone.
+		l := w.least.Swap(d)
+		if l == math.MaxInt64 {
+			return false, 0
+		}
+		w.overloaded.Store(time.Duration(l) > target)
+		return true, time.Duration(l)
+	}
 	for {
 		cur := w.least.Load()
 		if d >= cur || w.least.CompareAndSwap(cur, d) {
 			break
 		}
 	}
-	start := w.start.Load()
-	if now-start < int64(interval) || !w.start.CompareAndSwap(start, now) {
-		return false, 0
-	}
-	l := w.least.Swap(math.MaxInt64)
-	if l == math.MaxInt64 {
-		return false, 0
-	}
-	w.overloaded.Store(time.Duration(l) > target)
-	return true, time.Duration(l)
+	return false, 0
 }
 
 // Overloaded reports whether the last whole interval's least wait was over the target.

@@ -224,11 +224,6 @@ func (c *Conn) close(err error) {
 		c.t.pool.CompareAndDelete(c.key, c)
 	}
 	c.t.untrack(c)
-	if c.partial != 0 {
-		c.t.partial.Add(-c.partial)
-		c.t.m.partial.Sub(float64(c.partial))
-		c.partial = 0
-	}
 	if len(failed) > 0 {
 		// On a goroutine of their own: whoever closes may hold a lock a waiter takes.
 		go func() {
@@ -312,6 +307,9 @@ const (
 )
 
 func (c *Conn) readLoop() {
+	// The read buffer's share of the budget is this goroutine's alone: it gives it back when
+	// it stops, whoever closed the connection.
+	defer c.charge(0)
 	lim := c.t.lim
 	mlim := message.Limits{MaxSize: lim.MaxMessageSize, MaxHeaders: message.DefaultLimits.MaxHeaders}
 	buf := make([]byte, 0, readBufStart)

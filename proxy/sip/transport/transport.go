@@ -214,8 +214,8 @@ type Transport struct {
 	mu        sync.Mutex
 	listeners []*listener
 	sockets   []*UDPSocket
-	ephemeral [2][2]*UDPSocket // side, family (0 v4, 1 v6): sockets for sends where no listener fits
-	perAddr   map[netip.Addr]int
+	ephemeral [2][2]*UDPSocket      // side, family (0 v4, 1 v6): sockets for sends where no listener fits
+	perAddr   [2]map[netip.Addr]int // by side
 	conns     [2]map[*Conn]struct{}
 	closing   bool
 
@@ -239,7 +239,7 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{
 		cfg: cfg, lim: cfg.Limits, h: cfg.Handler, log: cfg.Log, m: m,
 		rlog:    ratelog.New(cfg.Log, 5, 10*time.Second),
-		perAddr: map[netip.Addr]int{},
+		perAddr: [2]map[netip.Addr]int{{}, {}},
 	}
 	t.conns[Internal], t.conns[External] = map[*Conn]struct{}{}, map[*Conn]struct{}{}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
@@ -360,10 +360,10 @@ func (t *Transport) track(c *Conn, perAddr bool) (bool, string) {
 		return false, telemetry.ReasonConnectionLimit
 	}
 	if perAddr {
-		if max := t.lim.MaxConnsPerAddress[c.side]; max > 0 && t.perAddr[c.remote.Addr()] >= max {
+		if max := t.lim.MaxConnsPerAddress[c.side]; max > 0 && t.perAddr[c.side][c.remote.Addr()] >= max {
 			return false, telemetry.ReasonPerAddressLimit
 		}
-		t.perAddr[c.remote.Addr()]++
+		t.perAddr[c.side][c.remote.Addr()]++
 		c.countedAddr = true
 	}
 	t.conns[c.side][c] = struct{}{}
@@ -381,8 +381,8 @@ func (t *Transport) untrack(c *Conn) {
 	t.m.conns[c.side][c.proto].Dec()
 	if c.countedAddr {
 		a := c.remote.Addr()
-		if t.perAddr[a]--; t.perAddr[a] <= 0 {
-			delete(t.perAddr, a)
+		if t.perAddr[c.side][a]--; t.perAddr[c.side][a] <= 0 {
+			delete(t.perAddr[c.side], a)
 		}
 	}
 }

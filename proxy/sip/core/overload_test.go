@@ -1,0 +1,148 @@
+package core
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
+)
+
+const (
+	testTarget   = 100 * time.Millisecond
+	testInterval = 200 * time.Millisecond
+)
+
+func testOverload(t *testing.T, cfg OverloadConfig) (*overload, *metrics) {
+	t.Helper()
+	cfg.setDefaults()
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newOverload(cfg, m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
+}
+
+// forceUDPVerdict ends an interval of the UDP window in which every request waited wait, and
+// puts the next interval's start in the future: admit's own samples end no interval during the
+// test, so its verdict stands.
+func forceUDPVerdict(o *overload, wait time.Duration) {
+	start := time.Now().Add(time.Hour).UnixNano()
+	o.udp.Init(time.Unix(0, start-int64(o.cfg.Interval)))
+	for i := 0; i < 10; i++ {
+		o.udp.Observe(wait, start-int64(o.cfg.Interval)+int64(i), o.cfg.Interval, o.cfg.QueueDelay)
+	}
+	o.udp.Observe(wait, start, o.cfg.Interval, o.cfg.QueueDelay)
+}
+
+func TestAdmit(t *testing.T) {
+	tests := []struct {
+		name       string
+		disabled   bool
+		overloaded bool
+		proto      transport.Protocol
+		waited     time.Duration
+		share      int64
+		shed       bool
+	}{
+		{"udp, no overload, long wait", false, false, transport.UDP, time.Second, 0, false},
+		{"udp, overload, long wait", false, true, transport.UDP, 150 * time.Millisecond, 0, true},
+		// The request itself did not wait: answering it costs as much as refusing it.
+		{"udp, overload, short wait", false, true, transport.UDP, time.Millisecond, 0, false},
+		{"udp, overload, disabled", true, true, transport.UDP, time.Second, 0, false},
+		{"tcp, no share", false, false, transport.TCP, time.Second, 0, false},
+		{"tcp, full share", false, false, transport.TCP, 0, 1_000_000, true},
+		{"tls, full share", false, false, transport.TLS, 0, 1_000_000, true},
+		// Stream admission follows the scheduler share alone, not the UDP window.
+		{"tcp, udp overloaded, no share", false, true, transport.TCP, time.Second, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, m := testOverload(t, OverloadConfig{Disabled: tc.disabled, QueueDelay: testTarget, Interval: testInterval})
+			if tc.overloaded {
+				forceUDPVerdict(o, 2*testTarget)
+				if !o.udp.Overloaded() {
+					t.Fatal("setup: the UDP window is not overloaded")
+				}
+			}
+			o.share.Store(tc.share)
+			src := &transport.Source{Proto: tc.proto, Arrived: time.Now().Add(-tc.waited)}
+			err := o.admit(src)
+			if (err != nil) != tc.shed {
+				t.Fatalf("admit = %v, want shed %v", err, tc.shed)
+			}
+			reason := telemetry.ReasonQueueDelay
+			if tc.proto != transport.UDP {
+				reason = telemetry.ReasonSchedulingDelay
+			}
+			var d dto.Metric
+			_ = m.shed.WithLabelValues(reason).Write(&d)
+			if got, want := d.GetCounter().GetValue(), map[bool]float64{true: 1}[tc.shed]; got != want {
+				t.Errorf("shed{%s} = %v, want %v", reason, got, want)
+			}
+		})
+	}
+}
+
+// The symptom of a single sample deciding: after a quiet spell, the first request, which
+// waited a little too long once (a GC pause), was refused although nothing queued.
+func TestAdmitAfterIdle(t *testing.T) {
+	o, _ := testOverload(t, OverloadConfig{QueueDelay: testTarget, Interval: testInterval})
+	o.udp.Init(time.Now().Add(-10 * testInterval))
+	src := &transport.Source{Proto: transport.UDP, Arrived: time.Now().Add(-3 * testTarget / 2)}
+	if err := o.admit(src); err != nil {
+		t.Fatalf("the first request after an idle spell was refused: %v", err)
+	}
+	if o.udp.Overloaded() {
+		t.Fatal("one request switched admission off")
+	}
+}
+
+// A partial share refuses about that share of stream requests: the probe raises it in steps
+// while the scheduler lags, and nothing else should make it all-or-nothing.
+func TestAdmitStreamShare(t *testing.T) {
+	o, _ := testOverload(t, OverloadConfig{})
+	o.share.Store(300_000)
+	const n = 4000
+	shed := 0
+	src := &transport.Source{Proto: transport.TCP, Arrived: time.Now()}
+	for i := 0; i < n; i++ {
+		if o.admit(src) != nil {
+			shed++
+		}
+	}
+	// 30% of 4000 is 1200, sd about 29: the bounds are 8 sd wide.
+	if shed < 970 || shed > 1430 {
+		t.Errorf("shed %d of %d at a 30%% share", shed, n)
+	}
+}
+
+// The gauge and the log line follow the state, once per change.
+func TestOverloadChangedGauge(t *testing.T) {
+	o, m := testOverload(t, OverloadConfig{QueueDelay: testTarget, Interval: testInterval})
+	gauge := func() float64 {
+		var d dto.Metric
+		_ = m.overloaded.Write(&d)
+		return d.GetGauge().GetValue()
+	}
+	forceUDPVerdict(o, 2*testTarget)
+	o.changed()
+	if gauge() != 1 {
+		t.Fatalf("gauge %v after overload", gauge())
+	}
+	forceUDPVerdict(o, 0)
+	o.share.Store(100_000)
+	o.changed()
+	if gauge() != 1 {
+		t.Fatalf("gauge %v with a stream share left", gauge())
+	}
+	o.share.Store(0)
+	o.changed()
+	if gauge() != 0 {
+		t.Fatalf("gauge %v after recovery", gauge())
+	}
+}
