@@ -36,6 +36,9 @@ type hopState struct {
 	backoff   time.Duration
 	probing   bool
 	target    Target
+	// via is the sent-by host of the requests that found the hop dead (the routing FQDN
+	// toward partners): its probe says the same, so a partner learns no more from a probe.
+	via string
 }
 
 type probe struct {
@@ -82,11 +85,12 @@ func (h *health) known(t *Target) bool {
 	return time.Now().Before(st.downUntil) || st.probing
 }
 
-// failed marks t down, unless it is down already.
-func (h *health) failed(t *Target, reason string) {
+// failed marks t down, unless it is down already; via is the Via host of the request that
+// failed there ("": the core's own).
+func (h *health) failed(t *Target, via, reason string) {
 	h.c.m.hopFailures.WithLabelValues(reason).Inc()
 	k := keyOf(t)
-	v, _ := h.hops.LoadOrStore(k, &hopState{target: *t})
+	v, _ := h.hops.LoadOrStore(k, &hopState{target: *t, via: via})
 	st := v.(*hopState)
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -127,6 +131,9 @@ func (h *health) sendProbe(k hopKey, st *hopState) {
 	h.probes.Store(branch, p)
 	p.timer.Store(time.AfterFunc(c.cfg.HopTimeout, func() { p.finish(false) }))
 	viaHost := c.cfg.ViaHost
+	if st.via != "" {
+		viaHost = st.via
+	}
 	var out []byte
 	switch t.Proto {
 	case transport.UDP:
@@ -135,7 +142,11 @@ func (h *health) sendProbe(k hopKey, st *hopState) {
 			p.finish(false)
 			return
 		}
-		out = sipgoadapter.Options(t.Addr, t.Proto.String(), c.udpViaHost(sock, t.Addr), int(sock.Local().Port()), branch, string(c.localTag))
+		host := st.via
+		if host == "" {
+			host = c.udpViaHost(sock, t.Addr)
+		}
+		out = sipgoadapter.Options(t.Addr, t.Proto.String(), host, int(sock.Local().Port()), branch, string(c.localTag))
 		if sock.WriteTo(out, t.Addr) != nil {
 			p.finish(false)
 		}

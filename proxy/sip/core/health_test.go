@@ -146,7 +146,7 @@ func TestDownHopsTriedWhenNoneIsUp(t *testing.T) {
 			}
 			for _, i := range tc.down {
 				ht := hops[i].target()
-				r.c.health.failed(&ht, "timeout")
+				r.c.health.failed(&ht, "", "timeout")
 			}
 			r.pol.forwardTo(targets...)
 			r.request(t, caller, message1("d"))
@@ -165,7 +165,7 @@ func TestDownHopThatAnswersIsUp(t *testing.T) {
 	r := newRig(t, Config{HealthBackoff: time.Minute})
 	caller, hop := newPeer(t), newPeer(t)
 	ht := hop.target()
-	r.c.health.failed(&ht, "timeout")
+	r.c.health.failed(&ht, "", "timeout")
 	r.pol.forwardTo(ht)
 	r.request(t, caller, message1("a1"))
 	r.answer(t, hop, hop.method(t, "MESSAGE"), 404, "Not Found")
@@ -187,7 +187,7 @@ func TestDownHopReusedAfterProbe(t *testing.T) {
 	caller, hop, good := newPeer(t), newPeer(t), newPeer(t)
 	ht := hop.target()
 	r.pol.forwardTo(ht, good.target())
-	r.c.health.failed(&ht, "timeout")
+	r.c.health.failed(&ht, "", "timeout")
 
 	serve := func(branch string) {
 		t.Helper()
@@ -228,7 +228,7 @@ func TestProbeMessage(t *testing.T) {
 	r := newRig(t, Config{HealthBackoff: time.Millisecond, HopTimeout: 2 * time.Second})
 	hop := newPeer(t)
 	ht := hop.target()
-	r.c.health.failed(&ht, "timeout")
+	r.c.health.failed(&ht, "", "timeout")
 	waitFor(t, time.Second, "the back-off to end", func() bool { return !r.c.health.known(&ht) })
 	if !r.c.health.isDown(&ht) {
 		t.Fatal("isDown let a hop that was not probed yet through")
@@ -251,13 +251,30 @@ func TestProbeMessage(t *testing.T) {
 	}
 }
 
+// A hop that failed a request sent under another name (toward a partner: the routing FQDN) is
+// probed under that name too: a probe shows a partner nothing its requests did not.
+func TestProbeSaysTheFailedRequestsVia(t *testing.T) {
+	r := newRig(t, Config{HealthBackoff: time.Millisecond, HopTimeout: 2 * time.Second})
+	hop := newPeer(t)
+	ht := hop.target()
+	r.c.health.failed(&ht, "fed.example.com", "timeout")
+	waitFor(t, time.Second, "the back-off to end", func() bool { return !r.c.health.known(&ht) })
+	r.c.health.isDown(&ht)
+	p := hop.method(t, "OPTIONS")
+	for what, got := range map[string]string{"Via sent-by": p.Str(p.TopVia.Host), "From host": p.Str(p.From.URI.Host)} {
+		if got != "fed.example.com" {
+			t.Errorf("%s = %q, want the failed request's Via host fed.example.com", what, got)
+		}
+	}
+}
+
 // An unanswered probe doubles the back-off, up to 16 times the base; an answered one resets it.
 func TestUnansweredProbeBacksOff(t *testing.T) {
 	const base = 100 * time.Millisecond
 	r := newRig(t, Config{HealthBackoff: base, HopTimeout: 40 * time.Millisecond})
 	hop := newPeer(t)
 	ht := hop.target()
-	r.c.health.failed(&ht, "timeout")
+	r.c.health.failed(&ht, "", "timeout")
 	st := stateOf(r.c, ht)
 	backoff := func() (time.Duration, bool) {
 		st.mu.Lock()
@@ -281,7 +298,7 @@ func TestUnansweredProbeBacksOff(t *testing.T) {
 	}
 
 	// A failure while down changes nothing: the back-off is the probes' business.
-	r.c.health.failed(&ht, "timeout")
+	r.c.health.failed(&ht, "", "timeout")
 	if b, _ := backoff(); b != 2*base {
 		t.Fatalf("a failure while down set the back-off to %v", b)
 	}
@@ -302,7 +319,7 @@ func TestUnansweredProbeBacksOff(t *testing.T) {
 	if stateOf(r.c, ht) != nil {
 		t.Fatal("an answered probe left the hop's record")
 	}
-	r.c.health.failed(&ht, "timeout")
+	r.c.health.failed(&ht, "", "timeout")
 	if b := stateOf(r.c, ht).backoff; b != base {
 		t.Fatalf("back-off after recovery %v, want %v", b, base)
 	}

@@ -518,7 +518,7 @@ func (ctx *clientTx) failed(reason string, err error) {
 	stx.client = nil
 	c := ctx.c
 	if reason != "503" {
-		c.health.failed(&ctx.target, reason)
+		c.health.failed(&ctx.target, stx.viaHost(), reason)
 	}
 	c.m.failovers.WithLabelValues(reason).Inc()
 	c.logTarget(stx, &ctx.target).Info("next hop failed", telemetry.KeyReason, reason, telemetry.KeyError, errString(err))
@@ -532,9 +532,18 @@ func (ctx *clientTx) failed(reason string, err error) {
 // branchFailedNow records a branch that failed before it was sent.
 func (stx *serverTx) branchFailedNow(ctx *clientTx, reason string, err error) {
 	c := stx.c
-	c.health.failed(&ctx.target, reason)
+	c.health.failed(&ctx.target, stx.viaHost(), reason)
 	c.m.failovers.WithLabelValues(reason).Inc()
 	c.logTarget(stx, &ctx.target).Info("next hop failed", telemetry.KeyReason, reason, telemetry.KeyError, errString(err))
+}
+
+// viaHost is the sent-by host the transaction's requests carry toward its targets ("": the
+// core's own).
+func (stx *serverTx) viaHost() string {
+	if stx.verdict == nil {
+		return ""
+	}
+	return stx.verdict.ViaHost
 }
 
 func errString(err error) string {
