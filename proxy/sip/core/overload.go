@@ -99,8 +99,8 @@ func (o *overload) admit(src *transport.Source) error {
 		return nil
 	}
 	if src.Conn != nil {
-		// A stream's standing queue is its own: one sender outpacing the proxy must not
-		// have another's requests refused, nor hide behind a quiet connection's short waits.
+		// A stream's queue is its own: one sender outpacing the proxy must not have
+		// another's requests refused, nor hide behind a quiet connection's short waits.
 		wait := now.Sub(src.Arrived)
 		q := src.Conn.Queue()
 		was := q.Overloaded()

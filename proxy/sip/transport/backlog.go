@@ -65,16 +65,25 @@ func (b *backlog) waited(now time.Time) time.Duration {
 	if b.raw == nil {
 		return 0
 	}
+	var w time.Duration
+	popped := false
 	for b.n > 0 && b.marks[b.head].end <= b.read {
+		// The read reached this mark: the byte just below it had arrived by the mark's time.
+		// The oldest mark reached says the most.
+		if !popped {
+			w = now.Sub(b.marks[b.head].at)
+		}
+		popped = true
 		b.head = (b.head + 1) % len(b.marks)
 		b.n--
 	}
-	var w time.Duration
-	if b.n > 0 {
-		// What was just read lies below the oldest mark: it had arrived by the mark's time.
+	if !popped && b.n > 0 {
+		// All that was read lies below the oldest mark: it had arrived by the mark's time.
 		w = now.Sub(b.marks[b.head].at)
 	}
-	if now.Sub(b.poll) >= backlogPoll {
+	// Poll every backlogPoll, and at once when the reader got past every mark of a queue:
+	// without a mark ahead, the next reads would say nothing of their wait.
+	if now.Sub(b.poll) >= backlogPoll || (b.n == 0 && b.queue > 0) {
 		b.poll = now
 		b.queue = 0
 		_ = b.raw.Control(b.ask)
@@ -86,22 +95,35 @@ func (b *backlog) waited(now time.Time) time.Duration {
 	return w
 }
 
-// Window tracks the least wait seen over an interval, as CoDel does: a wait that stays above
-// the target for a whole interval is a standing queue (overload); one slow moment is not.
+// Window tracks the waits seen over an interval. By default it judges their least, as CoDel
+// does: a wait that stays above the target for a whole interval is a standing queue (overload);
+// one slow moment is not. A stream's window (InitMean) judges their mean instead: a stream's
+// queue shows in its socket only in part (the rest waits in the sender's), and the socket's
+// part drains to nothing between the sender's writes, so its least says nothing.
 type Window struct {
 	start      atomic.Int64 // unix ns
 	least      atomic.Int64 // ns
+	sum, count atomic.Int64 // ns, samples: the mean of a stream's window
+	mean       bool
 	overloaded atomic.Bool
 }
 
 // Init starts the first interval at now.
 func (w *Window) Init(now time.Time) {
 	w.least.Store(math.MaxInt64)
+	w.sum.Store(0)
+	w.count.Store(0)
 	w.start.Store(now.UnixNano())
 }
 
-// Observe adds one wait. When it ends an interval, ended is true and least is the least wait
-// of that interval, which set Overloaded.
+// InitMean starts the first interval of a window that judges the mean wait.
+func (w *Window) InitMean(now time.Time) {
+	w.mean = true
+	w.Init(now)
+}
+
+// Observe adds one wait. When it ends an interval, ended is true and least is the least (or
+// mean) wait of that interval, which set Overloaded.
 func (w *Window) Observe(wait time.Duration, now int64, interval, target time.Duration) (ended bool, least time.Duration) {
 	d := int64(wait)
 	if start := w.start.Load(); now-start >= int64(interval) && w.start.CompareAndSwap(start, now) {
@@ -109,11 +131,19 @@ func (w *Window) Observe(wait time.Duration, now int64, interval, target time.Du
 		// interval saw before it. Otherwise, after an idle interval, that one sample would
 		// decide alone.
 		l := w.least.Swap(d)
+		sum, n := w.sum.Swap(d), w.count.Swap(1)
 		if l == math.MaxInt64 {
 			return false, 0
 		}
+		if w.mean {
+			l = sum / n
+		}
 		w.overloaded.Store(time.Duration(l) > target)
 		return true, time.Duration(l)
+	}
+	if w.mean {
+		w.sum.Add(d)
+		w.count.Add(1)
 	}
 	for {
 		cur := w.least.Load()
@@ -124,5 +154,5 @@ func (w *Window) Observe(wait time.Duration, now int64, interval, target time.Du
 	return false, 0
 }
 
-// Overloaded reports whether the last whole interval's least wait was over the target.
+// Overloaded reports whether the last whole interval's wait was over the target.
 func (w *Window) Overloaded() bool { return w.overloaded.Load() }

@@ -79,14 +79,30 @@ func TestBacklogWaited(t *testing.T) {
 	if w := b.waited(time.Now()); w < pause {
 		t.Fatalf("bytes queued for %v reported a wait of %v", pause, w)
 	}
-	// Read past the mark: it is consumed.
+	// Read past the mark: the byte below it waited since the poll too, and the mark is gone.
 	rest := b.marks[b.head].end - b.read
 	if _, err := io.CopyN(io.Discard, nc, rest); err != nil {
 		t.Fatal(err)
 	}
-	b.poll = time.Now() // no new poll
-	if w := b.waited(time.Now()); w != 0 || b.n != 0 {
-		t.Fatalf("after the mark: waited %v, %d marks left", w, b.n)
+	if w := b.waited(time.Now()); w < pause {
+		t.Fatalf("reading past the mark reported a wait of %v, want at least %v", w, pause)
+	}
+
+	// Drained: once a poll finds the queue empty, reads report no wait.
+	left := int64(queued+5) - b.read
+	if _, err := io.CopyN(io.Discard, nc, left); err != nil {
+		t.Fatal(err)
+	}
+	b.n, b.poll = 0, time.Time{}
+	b.waited(time.Now())
+	if _, err := client.Write([]byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(nc, buf[:5]); err != nil {
+		t.Fatal(err)
+	}
+	if w := b.waited(time.Now()); w != 0 {
+		t.Fatalf("waited %v with the queue drained", w)
 	}
 }
 

@@ -95,7 +95,7 @@ type Link struct {
 func newConn(t *Transport, side Side, proto Protocol, remote netip.AddrPort) *Conn {
 	c := &Conn{t: t, side: side, proto: proto, remote: unmapAP(remote), closed: make(chan struct{})}
 	c.waiters.next, c.waiters.prev = &c.waiters, &c.waiters
-	c.queue.Init(time.Now())
+	c.queue.InitMean(time.Now())
 	return c
 }
 

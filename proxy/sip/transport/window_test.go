@@ -129,3 +129,39 @@ func TestWindowReportsLeastWait(t *testing.T) {
 		t.Error("least 120ms over a 100ms target is not overload")
 	}
 }
+
+// A stream's window judges the mean: its socket drains to nothing between the sender's writes,
+// so some reads wait for nothing even while most wait long. The least would never see that
+// queue; the mean does. A mean under the target is no overload.
+func TestWindowMean(t *testing.T) {
+	const base = int64(1_000_000_000)
+	for _, tc := range []struct {
+		name   string
+		waits  []time.Duration
+		want   bool
+		wantLS bool // what a least window says of the same samples
+	}{
+		{"most wait long, some not at all", []time.Duration{0, 3 * testTarget, 3 * testTarget, 0, 3 * testTarget}, true, false},
+		{"short waits, one long", []time.Duration{0, testTarget / 10, 2 * testTarget, 0, testTarget / 10}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mean, least Window
+			mean.InitMean(time.Unix(0, base))
+			least.Init(time.Unix(0, base))
+			for i, d := range tc.waits {
+				at := base + int64(i+1)*int64(testInterval)/int64(len(tc.waits)+1)
+				mean.Observe(d, at, testInterval, testTarget)
+				least.Observe(d, at, testInterval, testTarget)
+			}
+			end := base + int64(testInterval)
+			_, m := mean.Observe(0, end, testInterval, testTarget)
+			least.Observe(0, end, testInterval, testTarget)
+			if mean.Overloaded() != tc.want {
+				t.Errorf("mean window (mean %v) overloaded = %v, want %v", m, mean.Overloaded(), tc.want)
+			}
+			if least.Overloaded() != tc.wantLS {
+				t.Errorf("least window overloaded = %v, want %v", least.Overloaded(), tc.wantLS)
+			}
+		})
+	}
+}
