@@ -7,10 +7,8 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
 )
@@ -36,9 +34,16 @@ type UDPSocket struct {
 	// ephemeral sockets were opened for sends, not bound by a listener flag.
 	ephemeral bool
 	once      sync.Once
-	p4        *ipv4.PacketConn
-	p6        *ipv6.PacketConn
+	raw       syscall.RawConn
 	localHost string
+}
+
+// datagram is one slot of a batched read: buf and oob are the caller's; n, nn and from are
+// what arrived.
+type datagram struct {
+	buf, oob []byte
+	n, nn    int
+	from     netip.AddrPort
 }
 
 func (t *Transport) listenUDP(side Side, addr string) (*UDPSocket, error) {
@@ -51,10 +56,9 @@ func (t *Transport) listenUDP(side Side, addr string) (*UDPSocket, error) {
 	_ = uc.SetWriteBuffer(udpBuffer)
 	local := unmapAP(addrPortOf(uc.LocalAddr()))
 	s := &UDPSocket{t: t, side: side, pc: uc, local: local, v6: local.Addr().Is6(), localHost: local.Addr().String()}
-	if s.v6 {
-		s.p6 = ipv6.NewPacketConn(uc)
-	} else {
-		s.p4 = ipv4.NewPacketConn(uc)
+	if s.raw, err = uc.SyscallConn(); err != nil {
+		_ = uc.Close()
+		return nil, fmt.Errorf("transport: listen udp://%s: %w", addr, err)
 	}
 	s.tstamps = enableTimestamps(uc)
 	t.mu.Lock()
@@ -95,42 +99,23 @@ func (s *UDPSocket) WriteTo(b []byte, to netip.AddrPort) error {
 	return err
 }
 
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-type v6Reader struct{ p *ipv6.PacketConn }
-
-func (r v6Reader) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	return r.p.ReadBatch(ms, flags)
-}
-
 func (s *UDPSocket) readLoop() {
-	var rd batchReader
-	if s.v6 {
-		rd = v6Reader{s.p6}
-	} else {
-		rd = s.p4
-	}
-	msgs := make([]ipv4.Message, udpBatch)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, 65536)}
+	ds := make([]datagram, udpBatch)
+	for i := range ds {
+		ds[i].buf = make([]byte, 65536)
 		if s.tstamps {
-			msgs[i].OOB = make([]byte, oobSize)
+			ds[i].oob = make([]byte, oobSize)
 		}
 	}
+	io := newMmsg(udpBatch)
 	var m message.Msg
 	batch := NewBatch()
 	src := Source{Side: s.side, Proto: UDP, Socket: s, Batch: batch}
 	for {
-		n, err := rd.ReadBatch(msgs, 0)
+		n, err := io.read(s, ds)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || closedRaw(err) {
 				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
 			}
 			// ICMP errors surface here on Linux (ECONNREFUSED from an earlier send): they
 			// concern one destination, not this socket.
@@ -138,19 +123,18 @@ func (s *UDPSocket) readLoop() {
 		}
 		now := time.Now()
 		for i := 0; i < n; i++ {
-			ms := &msgs[i]
-			ua, ok := ms.Addr.(*net.UDPAddr)
-			if !ok || ms.N == 0 {
+			d := &ds[i]
+			if d.n == 0 || !d.from.IsValid() {
 				continue
 			}
-			src.Remote = unmapAP(ua.AddrPort())
+			src.Remote = d.from
 			src.Arrived = now
-			if s.tstamps && ms.NN > 0 {
-				if at, ok := rxTimestamp(ms.OOB[:ms.NN]); ok {
+			if s.tstamps && d.nn > 0 {
+				if at, ok := rxTimestamp(d.oob[:d.nn]); ok {
 					src.Arrived = at
 				}
 			}
-			s.t.handle(ms.Buffers[0][:ms.N], true, &m, &src)
+			s.t.handle(d.buf[:d.n], true, &m, &src)
 		}
 		batch.Flush()
 	}
