@@ -10,10 +10,11 @@ import (
 
 // backlog estimates how long the bytes a stream reads waited in the kernel's receive queue,
 // which is where a stream's requests wait when the proxy falls behind: unlike a datagram, a
-// stream's bytes carry no receive time. Now and then (every backlogPoll at most) the reader
-// asks the kernel how many bytes are queued (FIONREAD) and notes "the stream up to offset X
-// had arrived by time T". Bytes read later from below X waited at least since T. The estimate
-// is a lower bound, and costs one system call per poll, not per message.
+// stream's bytes carry no receive time. Now and then (every backlogPoll, and as soon as the
+// reader got past every mark while a queue was seen) the reader asks the kernel how many bytes
+// are queued (FIONREAD) and notes "the stream up to offset X had arrived by time T". Bytes read
+// later from below X waited at least since T. The estimate is a lower bound (what waits in the
+// sender's buffer is out of sight), and costs one system call per poll, not per message.
 type backlog struct {
 	raw   syscall.RawConn // nil: the platform or the connection gives no queue length
 	read  int64           // bytes read from the socket so far (under TLS: ciphertext)
