@@ -177,7 +177,6 @@ type lineCounter struct {
 	mu      sync.Mutex
 	lines   int
 	longest int
-	buf     bytes.Buffer
 }
 
 func (l *lineCounter) Write(p []byte) (int, error) {

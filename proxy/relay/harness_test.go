@@ -15,8 +15,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/internal/testpki"
@@ -355,15 +353,6 @@ func (u *uac) mustDo(t *testing.T, req *sip.Request, want int) *sip.Response {
 		t.Fatalf("%s %s: got %d %s, want %d (%s)", req.Method, req.Recipient.String(), res.StatusCode, res.Reason, want, res.String())
 	}
 	return res
-}
-
-// counter reads a counter's value.
-func counter(c prometheus.Counter) float64 {
-	var d dto.Metric
-	if err := c.Write(&d); err != nil {
-		return -1
-	}
-	return d.GetCounter().GetValue()
 }
 
 // testDNS is a real resolver pointed at a loopback port where nothing listens: the relay tests

@@ -187,7 +187,8 @@ func TestShutdownDrainsInOrder(t *testing.T) {
 			t.Errorf("stop line %q lacks %q\n%s", line, want, logs)
 		}
 	}
-	if _, err := http.Get(p.AdminURL() + "/healthz"); err == nil {
+	if res, err := http.Get(p.AdminURL() + "/healthz"); err == nil {
+		_ = res.Body.Close()
 		t.Error("the admin API still answers after the stop")
 	}
 }

@@ -36,7 +36,7 @@ func loopHash(m *message.Msg) uint32 {
 	x := fnvOffset
 	w := func(b []byte) {
 		x = fnvAdd(x, b)
-		x = (x ^ 0) * fnvPrime
+		x *= fnvPrime // a 0 byte between fields: x ^ 0 is x
 	}
 	w(m.Bytes(m.RURI.Whole))
 	w(m.Bytes(m.From.Tag))

@@ -166,7 +166,7 @@ func (stx *serverTx) respondFinalLocal(status int, reason string, extra []byte) 
 
 // sendUpstream sends a response toward the request's sender and moves the transaction on.
 func (stx *serverTx) sendUpstream(out []byte, status int) {
-	if stx.state == stxDone || (stx.finalStatus >= 200 && !(stx.invite && status >= 200 && status < 300)) {
+	if stx.state == stxDone || (stx.finalStatus >= 200 && (!stx.invite || status < 200 || status >= 300)) {
 		return // one final answer only; 2xx of an INVITE keep coming (RFC 3261 16.7 step 10)
 	}
 	c := stx.c

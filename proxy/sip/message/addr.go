@@ -32,7 +32,7 @@ func parseURI(b []byte, start, end int) (URI, bool) {
 		}
 	}
 	sch, ok := uriScheme(s)
-	if !ok || !(EqualFoldASCII(sch, "sip") || EqualFoldASCII(sch, "sips")) {
+	if !ok || (!EqualFoldASCII(sch, "sip") && !EqualFoldASCII(sch, "sips")) {
 		return URI{}, false
 	}
 	u.Scheme = Span{int32(start), int32(len(sch))}

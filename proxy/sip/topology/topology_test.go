@@ -134,7 +134,8 @@ func TestSealForm(t *testing.T) {
 	}
 	for _, s := range [][]byte{s1, s2} {
 		for _, ch := range s {
-			if !('a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' || ch == '-' || ch == '_') {
+			urlSafe := 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' || ch == '-' || ch == '_'
+			if !urlSafe {
 				t.Fatalf("sealed value %q has %q, not a URI parameter character", s, ch)
 			}
 		}

@@ -24,7 +24,6 @@ var (
 	errBudget       = errors.New("partial message budget exhausted")
 	errMessageSlow  = errors.New("message not received in time")
 	errIdle         = errors.New("idle")
-	errNotSIP       = errors.New("stream framing broken")
 	errTooLargeConn = errors.New("message too large")
 )
 

@@ -238,7 +238,7 @@ func (c *contents) format(v []byte) error {
 		// such says which are sound, where format 0 would call every one of them foreign.
 		c.w.problems.addf("the format record is damaged")
 		c.rep.Format = storeFormat
-		return nil
+		return nil //nolint:nilerr // recorded as a problem; the check goes on to say what else is damaged
 	}
 	c.rep.Format = int(binary.BigEndian.Uint32(p))
 	switch {

@@ -60,7 +60,7 @@ func (s *Store) follow(ctx context.Context, rev int64, ch chan<- store.Event) er
 		rev = max(rev, next)
 		switch {
 		case ctx.Err() != nil:
-			return nil
+			return nil //nolint:nilerr // the caller ended the watch: not a failure
 		case s.isClosed():
 			return store.ErrClosed
 		case errors.Is(err, store.ErrCompacted):
