@@ -217,15 +217,6 @@ func or(s, def string) string {
 	return s
 }
 
-func parse(t testing.TB, raw string) *message.Msg {
-	t.Helper()
-	m := new(message.Msg)
-	if err := message.Parse(m, []byte(raw), true, message.DefaultLimits); err != nil {
-		t.Fatalf("parse: %v\n%s", err, raw)
-	}
-	return m
-}
-
 // fromInternal is a request of an internal server over TCP.
 func fromInternal() *transport.Source {
 	return &transport.Source{Side: transport.Internal, Proto: transport.TCP, Remote: internalUA}
@@ -254,16 +245,6 @@ func warning(v *core.Verdict) string {
 		}
 	}
 	return ""
-}
-
-func headerValues(m *message.Msg, name string) []string {
-	var out []string
-	for _, h := range m.Headers {
-		if message.EqualFoldASCII(m.Bytes(h.Name), name) {
-			out = append(out, m.Str(h.Value))
-		}
-	}
-	return out
 }
 
 // addresses lists the URIs of every address of the headers named name, in order.

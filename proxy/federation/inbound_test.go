@@ -11,6 +11,7 @@ import (
 	"github.com/sipfed/terraform-provider-sip/internal/testpki"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/core"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
@@ -153,7 +154,7 @@ func TestInbound(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := parse(t, tc.r.text())
+			m := messagetest.Parse(t, tc.r.text())
 			v := f.decide(t, m, tc.src)
 			checkVerdict(t, v, tc.verdictCase)
 			if v.Flow.Direction != telemetry.DirInbound {
@@ -202,7 +203,7 @@ func tamper(sealed []byte) []byte {
 func TestInboundRecordRoute(t *testing.T) {
 	plain := &transport.Source{Side: transport.External, Proto: transport.TCP, Remote: plainHop}
 	f := newFixture(t)
-	m := parse(t, partnerReq(sipReq{from: "<sip:dave@" + plainDomain + ">;tag=d"}).text())
+	m := messagetest.Parse(t, partnerReq(sipReq{from: "<sip:dave@" + plainDomain + ">;tag=d"}).text())
 	v := f.decide(t, m, plain)
 	if v.Action != core.Forward {
 		t.Fatalf("verdict %v %d %s", v.Action, v.Status, warning(v))
@@ -210,7 +211,7 @@ func TestInboundRecordRoute(t *testing.T) {
 	if v.ViaHost != intListener.Addr().String() || v.ViaPort != int(intListener.Port()) {
 		t.Errorf("Via %s:%d, want the internal listener %s", v.ViaHost, v.ViaPort, intListener)
 	}
-	rr := parse(t, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"+string(v.Edit.RecordRoute)+"Content-Length: 0\r\n\r\n")
+	rr := messagetest.Parse(t, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"+string(v.Edit.RecordRoute)+"Content-Length: 0\r\n\r\n")
 	entries := addresses(rr, message.RecordRoute)
 	if len(entries) != 2 {
 		t.Fatalf("Record-Route %q: want two entries", v.Edit.RecordRoute)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/core"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
@@ -105,7 +106,7 @@ func TestOutbound(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := parse(t, tc.r.text())
+			m := messagetest.Parse(t, tc.r.text())
 			v := f.decide(t, m, fromInternal())
 			checkVerdict(t, v, tc)
 			if v.Flow.Direction != telemetry.DirOutbound {
@@ -152,7 +153,7 @@ func TestOutboundPopsRoutes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := f.decide(t, parse(t, tc.r.text()), fromInternal())
+			v := f.decide(t, messagetest.Parse(t, tc.r.text()), fromInternal())
 			if v.Action != core.Forward {
 				t.Fatalf("verdict %v %d %s", v.Action, v.Status, warning(v))
 			}
@@ -166,7 +167,7 @@ func TestOutboundPopsRoutes(t *testing.T) {
 // A direct federation domain faces the node FQDN, not the routing FQDN.
 func TestOutboundDirectFederation(t *testing.T) {
 	f := newFixture(t)
-	v := f.decide(t, parse(t, sipReq{ruri: "sip:bob@" + directDomain, to: "<sip:bob@" + directDomain + ">"}.text()), fromInternal())
+	v := f.decide(t, messagetest.Parse(t, sipReq{ruri: "sip:bob@" + directDomain, to: "<sip:bob@" + directDomain + ">"}.text()), fromInternal())
 	if v.Action != core.Forward || v.ViaHost != nodeFQDN {
 		t.Fatalf("verdict %v, Via host %q, want %q", v.Action, v.ViaHost, nodeFQDN)
 	}
@@ -203,7 +204,7 @@ func TestDecideGates(t *testing.T) {
 			if tc.snap != nil {
 				tc.snap(f)
 			}
-			v := f.decide(t, parse(t, tc.r.text()), tc.src)
+			v := f.decide(t, messagetest.Parse(t, tc.r.text()), tc.src)
 			if v.Action != tc.action || v.Status != tc.status {
 				t.Fatalf("verdict %v %d (%s), want %v %d", v.Action, v.Status, warning(v), tc.action, tc.status)
 			}
@@ -220,7 +221,7 @@ func TestDecideGates(t *testing.T) {
 // the reading goroutine.
 func TestOutboundDefersForDNS(t *testing.T) {
 	f := newFixture(t)
-	m := parse(t, sipReq{ruri: "sip:bob@" + slowDomain, to: "<sip:bob@" + slowDomain + ">"}.text())
+	m := messagetest.Parse(t, sipReq{ruri: "sip:bob@" + slowDomain, to: "<sip:bob@" + slowDomain + ">"}.text())
 	v := &core.Verdict{}
 	f.p.Decide(&core.Request{Msg: m, Src: fromInternal()}, v)
 	if v.Action != core.Defer {

@@ -11,6 +11,7 @@ import (
 	"github.com/sipfed/terraform-provider-sip/internal/testpki"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/core"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 )
 
@@ -25,7 +26,7 @@ func forward(t *testing.T, m *message.Msg, v *core.Verdict) *message.Msg {
 	host := or(v.ViaHost, "sipfed")
 	e.Via = []byte("Via: SIP/2.0/TLS " + host + ";branch=z9hG4bKsfcorex1\r\n")
 	e.MaxForwards = m.MaxForwards - 1
-	return parse(t, string(message.AppendEdited(nil, m, &e)))
+	return messagetest.Parse(t, string(message.AppendEdited(nil, m, &e)))
 }
 
 // relay applies the policy's response edit as the core does (the Vias are the core's business).
@@ -33,7 +34,7 @@ func (f *fixture) relay(t *testing.T, flow *core.Flow, res *message.Msg) *messag
 	t.Helper()
 	e := message.Edit{MaxForwards: message.NoMaxForwards}
 	f.p.EditResponse(flow, res, &e)
-	return parse(t, string(message.AppendEdited(nil, res, &e)))
+	return messagetest.Parse(t, string(message.AppendEdited(nil, res, &e)))
 }
 
 // uris lists an address header's URIs as text.
@@ -62,7 +63,7 @@ func stripParam(uri, name string) string {
 // and so does any header that names an internal host or address.
 func TestScrubToPartner(t *testing.T) {
 	f := newFixture(t)
-	m := parse(t, sipReq{
+	m := messagetest.Parse(t, sipReq{
 		via: "SIP/2.0/TCP 10.0.0.30:5060;branch=z9hG4bKproxy\nVia: SIP/2.0/TCP 10.0.0.20:5060;branch=z9hG4bKua1",
 		extra: "Record-Route: <sip:10.0.0.30;lr>\n" +
 			"Contact: <sip:alice@10.0.0.20:5060;transport=tcp>;+sip.instance=\"<urn:uuid:1>\"\n" +
@@ -92,18 +93,18 @@ func TestScrubToPartner(t *testing.T) {
 		{"X-Served-By", false}, {"Warning", false},
 		{"Subject", true}, {"User-Agent", true}, {"Supported", true},
 	} {
-		if got := len(headerValues(out, tc.header)) > 0; got != tc.kept {
+		if got := len(messagetest.Values(out, tc.header)) > 0; got != tc.kept {
 			t.Errorf("%s kept = %v, want %v", tc.header, got, tc.kept)
 		}
 	}
-	if vias := headerValues(out, "Via"); len(vias) != 1 {
+	if vias := messagetest.Values(out, "Via"); len(vias) != 1 {
 		t.Errorf("Vias %q: want ours alone", vias)
 	}
 
 	// Contact: ours, the internal one sealed inside; its header parameters stay.
 	contacts := addresses(out, message.Contact)
 	if len(contacts) != 1 {
-		t.Fatalf("Contacts %q", headerValues(out, "Contact"))
+		t.Fatalf("Contacts %q", messagetest.Values(out, "Contact"))
 	}
 	c := contacts[0]
 	if host := out.Str(c.URI.Host); host != routingFQDN || c.URI.Port != extPort {
@@ -123,7 +124,7 @@ func TestScrubToPartner(t *testing.T) {
 	// Record-Route: our external entry alone, the internal route set sealed in it.
 	rr := addresses(out, message.RecordRoute)
 	if len(rr) != 1 || !f.p.isOwn(out.Buf, rr[0]) || out.Str(rr[0].URI.Host) != routingFQDN {
-		t.Fatalf("Record-Route %q: want our external entry alone", headerValues(out, "Record-Route"))
+		t.Fatalf("Record-Route %q: want our external entry alone", messagetest.Values(out, "Record-Route"))
 	}
 	sfr, ok := out.Param(rr[0].URI.Params, "sfr")
 	if !ok {
@@ -150,7 +151,7 @@ func TestDialogRoundTripOutbound(t *testing.T) {
 	proxy := &transport.Source{Side: transport.Internal, Proto: transport.TCP, Remote: netip.MustParseAddrPort("10.0.0.30:5060")}
 
 	// The INVITE, record-routed by an internal proxy.
-	inv := parse(t, sipReq{
+	inv := messagetest.Parse(t, sipReq{
 		via:   "SIP/2.0/TCP 10.0.0.30:5060;branch=z9hG4bKproxy\nVia: SIP/2.0/TCP 10.0.0.20:5060;branch=z9hG4bKua1",
 		extra: "Record-Route: <sip:10.0.0.30;lr>\nContact: <" + aliceContact + ">\n",
 	}.text())
@@ -159,14 +160,14 @@ func TestDialogRoundTripOutbound(t *testing.T) {
 		t.Fatalf("INVITE: %v %d %s", v.Action, v.Status, warning(v))
 	}
 	out := forward(t, inv, v)
-	ourRR := headerValues(out, "Record-Route")[0]
+	ourRR := messagetest.Values(out, "Record-Route")[0]
 	ourContact := uris(out, message.Contact)[0]
 
 	// The partner's 200, record-routed by its edge above our entry.
-	ok200 := parse(t, "SIP/2.0 200 OK\r\n"+
-		"Via: "+headerValues(out, "Via")[0]+"\r\n"+
+	ok200 := messagetest.Parse(t, "SIP/2.0 200 OK\r\n"+
+		"Via: "+messagetest.Values(out, "Via")[0]+"\r\n"+
 		"Record-Route: <sip:edge.partner.example;transport=tls;lr>, "+ourRR+"\r\n"+
-		"From: "+headerValues(out, "From")[0]+"\r\n"+
+		"From: "+messagetest.Values(out, "From")[0]+"\r\n"+
 		"To: <sip:bob@"+partnerDom+">;tag=b1\r\n"+
 		"Call-ID: "+out.Str(out.CallID)+"\r\n"+
 		"CSeq: 1 INVITE\r\n"+
@@ -188,7 +189,7 @@ func TestDialogRoundTripOutbound(t *testing.T) {
 	}
 
 	// The callee's BYE: through our external entry, to our contact.
-	bye := parse(t, partnerReq(sipReq{
+	bye := messagetest.Parse(t, partnerReq(sipReq{
 		method: "BYE", ruri: ourContact,
 		from: "<sip:bob@" + partnerDom + ">;tag=b1", to: "<sip:alice@" + localDomain + ">;tag=a1",
 		callID: out.Str(out.CallID),
@@ -210,7 +211,7 @@ func TestDialogRoundTripOutbound(t *testing.T) {
 	}
 
 	// The caller's BYE: its route set is the Record-Route reversed, less the internal proxy.
-	bye2 := parse(t, sipReq{
+	bye2 := messagetest.Parse(t, sipReq{
 		method: "BYE", ruri: "sip:bob@192.0.2.50:5061;transport=tls",
 		via: "SIP/2.0/TCP 10.0.0.30:5060;branch=z9hG4bKproxy2\nVia: SIP/2.0/TCP 10.0.0.20:5060;branch=z9hG4bKua2",
 		to:  "<sip:bob@" + partnerDom + ">;tag=b1",
@@ -240,13 +241,13 @@ func TestDialogRoundTripInbound(t *testing.T) {
 	f := newFixture(t)
 	const aliceContact = "sip:alice@10.0.0.20:5060;transport=tcp"
 
-	inv := parse(t, partnerReq(sipReq{extra: "Contact: <sip:bob@192.0.2.50:5061;transport=tls>\n"}).text())
+	inv := messagetest.Parse(t, partnerReq(sipReq{extra: "Contact: <sip:bob@192.0.2.50:5061;transport=tls>\n"}).text())
 	v := f.decide(t, inv, partner)
 	if v.Action != core.Forward {
 		t.Fatalf("INVITE: %v %d %s", v.Action, v.Status, warning(v))
 	}
 	in := forward(t, inv, v)
-	rr := headerValues(in, "Record-Route")
+	rr := messagetest.Values(in, "Record-Route")
 
 	tests := []struct {
 		name string
@@ -259,7 +260,7 @@ func TestDialogRoundTripInbound(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ok200 := parse(t, "SIP/2.0 200 OK\r\n"+
+			ok200 := messagetest.Parse(t, "SIP/2.0 200 OK\r\n"+
 				"Via: SIP/2.0/TLS "+partnerHop.String()+";branch=z9hG4bKp1\r\n"+
 				"Record-Route: "+tc.rr+"\r\n"+
 				"From: <sip:bob@"+partnerDom+">;tag=b1\r\n"+
@@ -274,7 +275,7 @@ func TestDialogRoundTripInbound(t *testing.T) {
 			if bytes.Contains(out.Buf, []byte(internalText)) {
 				t.Errorf("the answer to the partner names the internal network:\n%s", out.Buf)
 			}
-			if len(headerValues(out, "P-Asserted-Identity")) != 0 {
+			if len(messagetest.Values(out, "P-Asserted-Identity")) != 0 {
 				t.Error("P-Asserted-Identity went to the partner")
 			}
 			ours := uris(out, message.RecordRoute)
@@ -284,7 +285,7 @@ func TestDialogRoundTripInbound(t *testing.T) {
 			contact := uris(out, message.Contact)
 
 			// The partner's BYE, through our entry to our contact.
-			bye := parse(t, partnerReq(sipReq{
+			bye := messagetest.Parse(t, partnerReq(sipReq{
 				method: "BYE", ruri: contact[0], to: "<sip:alice@" + localDomain + ">;tag=a1",
 				callID: inv.Str(inv.CallID),
 				extra:  "Route: <" + ours[0] + ">\n",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 )
 
@@ -199,7 +200,7 @@ func (r *rig) requestAt(t *testing.T, from *peer, q req, arrived time.Time) {
 // answer hands the core hop's response to a request it received from the core.
 func (r *rig) answer(t *testing.T, hop *peer, fwd *message.Msg, status int, reason string) {
 	t.Helper()
-	r.c.HandleMessage(parse(t, string(appendResponse(fwd, status, reason))), &transport.Source{Side: transport.Internal, Proto: transport.UDP,
+	r.c.HandleMessage(messagetest.Parse(t, string(appendResponse(fwd, status, reason))), &transport.Source{Side: transport.Internal, Proto: transport.UDP,
 		Socket: r.int, Remote: hop.addr, Arrived: time.Now()})
 }
 

@@ -9,6 +9,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 )
 
@@ -239,7 +240,7 @@ func TestProbeMessage(t *testing.T) {
 		{"Via sent-by", p.Str(p.TopVia.Host), r.int.LocalHost()},
 		{"Via transport", p.Str(p.TopVia.Transport), "UDP"},
 		{"CSeq method", p.Str(p.CSeqMethod), "OPTIONS"},
-		{"Max-Forwards", strings.Join(headerValues(p, "Max-Forwards"), ","), "70"},
+		{"Max-Forwards", strings.Join(messagetest.Values(p, "Max-Forwards"), ","), "70"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -335,7 +336,7 @@ func TestResponseFromAnotherPeerDropped(t *testing.T) {
 	fwd := hop.method(t, "MESSAGE")
 
 	forged := func(from *peer, side transport.Side) {
-		res := parse(t, string(appendResponse(fwd, 200, "OK")))
+		res := messagetest.Parse(t, string(appendResponse(fwd, 200, "OK")))
 		r.c.HandleMessage(res, &transport.Source{Side: side, Proto: transport.UDP, Socket: r.ext, Remote: from.addr, Arrived: time.Now()})
 	}
 	forged(other, transport.External)

@@ -3,6 +3,8 @@ package core
 import (
 	"slices"
 	"testing"
+
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 )
 
 // The INVITE of a branch as the core sent it: its own Via on top, the caller's below.
@@ -24,7 +26,7 @@ var branchInvite = req{
 
 func TestHopByHopRequests(t *testing.T) {
 	inv := parseReq(t, branchInvite)
-	res := parse(t, "SIP/2.0 486 Busy Here\r\n"+
+	res := messagetest.Parse(t, "SIP/2.0 486 Busy Here\r\n"+
 		"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKsfabcx1;rport\r\n"+
 		"Via: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bKcaller\r\n"+
 		"From: <sip:alice@example.com>;tag=f1\r\n"+
@@ -45,7 +47,7 @@ func TestHopByHopRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := parse(t, string(tc.out))
+			m := messagetest.Parse(t, string(tc.out))
 			checks := []struct {
 				what      string
 				got, want []string
@@ -53,16 +55,16 @@ func TestHopByHopRequests(t *testing.T) {
 				{"method", []string{m.Str(m.Method)}, []string{tc.method}},
 				{"Request-URI", []string{m.Str(m.RURI.Whole)}, []string{inv.Str(inv.RURI.Whole)}},
 				// Only the branch's own Via: the same branch, so the next hop matches it.
-				{"Via", headerValues(m, "Via"), []string{"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKsfabcx1;rport"}},
-				{"Route", headerValues(m, "Route"), []string{"<sip:192.0.2.30;lr>, <sip:192.0.2.31;lr>"}},
-				{"From", headerValues(m, "From"), []string{"<sip:alice@example.com>;tag=f1"}},
-				{"To", headerValues(m, "To"), []string{tc.to}},
-				{"Call-ID", headerValues(m, "Call-ID"), []string{"call-1@example.com"}},
-				{"CSeq", headerValues(m, "CSeq"), []string{"42 " + tc.method}},
-				{"Max-Forwards", headerValues(m, "Max-Forwards"), []string{"70"}},
-				{"Record-Route", headerValues(m, "Record-Route"), nil},
-				{"Contact", headerValues(m, "Contact"), nil},
-				{"Content-Type", headerValues(m, "Content-Type"), nil},
+				{"Via", messagetest.Values(m, "Via"), []string{"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKsfabcx1;rport"}},
+				{"Route", messagetest.Values(m, "Route"), []string{"<sip:192.0.2.30;lr>, <sip:192.0.2.31;lr>"}},
+				{"From", messagetest.Values(m, "From"), []string{"<sip:alice@example.com>;tag=f1"}},
+				{"To", messagetest.Values(m, "To"), []string{tc.to}},
+				{"Call-ID", messagetest.Values(m, "Call-ID"), []string{"call-1@example.com"}},
+				{"CSeq", messagetest.Values(m, "CSeq"), []string{"42 " + tc.method}},
+				{"Max-Forwards", messagetest.Values(m, "Max-Forwards"), []string{"70"}},
+				{"Record-Route", messagetest.Values(m, "Record-Route"), nil},
+				{"Contact", messagetest.Values(m, "Contact"), nil},
+				{"Content-Type", messagetest.Values(m, "Content-Type"), nil},
 				{"body", []string{m.Str(m.Body)}, []string{""}},
 			}
 			for _, c := range checks {
@@ -77,8 +79,8 @@ func TestHopByHopRequests(t *testing.T) {
 // Without a response, an ACK keeps the INVITE's To (nothing better to say).
 func TestAckWithoutResponseTo(t *testing.T) {
 	inv := parseReq(t, branchInvite)
-	m := parse(t, string(appendAck(nil, inv, nil)))
-	if got := headerValues(m, "To"); !slices.Equal(got, []string{"<sip:bob@partner.example>"}) {
+	m := messagetest.Parse(t, string(appendAck(nil, inv, nil)))
+	if got := messagetest.Values(m, "To"); !slices.Equal(got, []string{"<sip:bob@partner.example>"}) {
 		t.Errorf("To = %q", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 )
 
 // req describes a request as a test writes it; the zero values of its fields take defaults.
@@ -63,27 +64,6 @@ func or(s, def string) string {
 	return s
 }
 
-// parse parses one whole message, as a datagram.
-func parse(t testing.TB, raw string) *message.Msg {
-	t.Helper()
-	m := new(message.Msg)
-	if err := message.Parse(m, []byte(raw), true, message.DefaultLimits); err != nil {
-		t.Fatalf("parse: %v\n%s", err, raw)
-	}
-	return m
-}
-
-func parseReq(t testing.TB, r req) *message.Msg { return parse(t, r.text()) }
-
-// headerValues lists the values of every header named name (case-insensitive), in order.
-func headerValues(m *message.Msg, name string) []string {
-	var out []string
-	for _, h := range m.Headers {
-		if message.EqualFoldASCII(m.Bytes(h.Name), name) {
-			out = append(out, m.Str(h.Value))
-		}
-	}
-	return out
-}
+func parseReq(t testing.TB, r req) *message.Msg { return messagetest.Parse(t, r.text()) }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

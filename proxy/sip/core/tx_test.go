@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 )
 
@@ -164,7 +165,7 @@ func TestInFlightLimit(t *testing.T) {
 
 	r.request(t, caller, invite("b"))
 	res := caller.status(t, 503)
-	if ra := headerValues(res, "Retry-After"); len(ra) != 1 {
+	if ra := messagetest.Values(res, "Retry-After"); len(ra) != 1 {
 		t.Errorf("503 without Retry-After: %q", ra)
 	}
 	if n := r.pol.decisions(); n != 1 {
@@ -246,7 +247,7 @@ func TestDrainAbandons(t *testing.T) {
 		t.Fatalf("Drain abandoned %d, want 1", n)
 	}
 	res := caller.status(t, 503)
-	if len(headerValues(res, "Retry-After")) != 1 {
+	if len(messagetest.Values(res, "Retry-After")) != 1 {
 		t.Error("503 without Retry-After")
 	}
 	hop.method(t, "CANCEL")
@@ -274,7 +275,7 @@ func TestRefusedBeforeDecision(t *testing.T) {
 			res := caller.status(t, tc.status)
 			if tc.header != "" {
 				name, value, _ := strings.Cut(tc.header, ": ")
-				if got := headerValues(res, name); len(got) != 1 || got[0] != value {
+				if got := messagetest.Values(res, name); len(got) != 1 || got[0] != value {
 					t.Errorf("%s = %q, want %q", name, got, value)
 				}
 			}
@@ -294,7 +295,7 @@ func TestLoopAnswered482(t *testing.T) {
 	r.request(t, caller, message1("l1"))
 	fwd := hop.method(t, "MESSAGE")
 	// The hop sends it back to us as it got it, with a Via of its own on top.
-	vias := append([]string{"SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bKhop"}, headerValues(fwd, "Via")...)
+	vias := append([]string{"SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bKhop"}, messagetest.Values(fwd, "Via")...)
 	back := message1("l1")
 	back.vias = vias
 	r.c.HandleMessage(parseReq(t, back), &transport.Source{Side: transport.Internal, Proto: transport.UDP,
@@ -341,7 +342,7 @@ func TestInviteTimers(t *testing.T) {
 		r.pol.forwardTo(a.target(), b.target())
 		r.request(t, caller, invite("all"))
 		res := caller.status(t, 503)
-		if len(headerValues(res, "Retry-After")) != 1 || len(headerValues(res, "Warning")) != 1 {
+		if len(messagetest.Values(res, "Retry-After")) != 1 || len(messagetest.Values(res, "Warning")) != 1 {
 			t.Errorf("503 without Retry-After or Warning:\n%s", res.Buf)
 		}
 		// The timer's goroutine sends the 503 before it counts the transaction out.

@@ -14,19 +14,10 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 )
 
 const branch = "z9hG4bKsf0a1b2cx00000000x0123456789abcdef"
-
-func headerValues(m *message.Msg, name string) []string {
-	var out []string
-	for _, h := range m.Headers {
-		if message.EqualFoldASCII(m.Bytes(h.Name), name) {
-			out = append(out, m.Str(h.Value))
-		}
-	}
-	return out
-}
 
 // The probe goes through the proxy's own strict parser on the far side's behalf: what it
 // refuses, a next hop may refuse too, and the hop would never come back up.
@@ -62,12 +53,12 @@ func TestOptions(t *testing.T) {
 			}{
 				{"method", []string{m.Str(m.Method)}, []string{"OPTIONS"}},
 				{"Request-URI", []string{m.Str(m.RURI.Whole)}, []string{tc.ruri}},
-				{"Via", headerValues(&m, "Via"), []string{tc.via}},
-				{"Max-Forwards", headerValues(&m, "Max-Forwards"), []string{"70"}},
+				{"Via", messagetest.Values(&m, "Via"), []string{tc.via}},
+				{"Max-Forwards", messagetest.Values(&m, "Max-Forwards"), []string{"70"}},
 				{"From tag", []string{m.Str(m.From.Tag)}, []string{"tag1"}},
 				{"To tag", []string{strconv.FormatBool(m.To.HasTag)}, []string{"false"}},
-				{"CSeq", headerValues(&m, "CSeq"), []string{"1 OPTIONS"}},
-				{"Content-Length", headerValues(&m, "Content-Length"), []string{"0"}},
+				{"CSeq", messagetest.Values(&m, "CSeq"), []string{"1 OPTIONS"}},
+				{"Content-Length", messagetest.Values(&m, "Content-Length"), []string{"0"}},
 				{"body", []string{m.Str(m.Body)}, []string{""}},
 			}
 			for _, c := range checks {
