@@ -136,7 +136,7 @@ run() {
 
 share() { awk -v part="$1" -v whole="$2" 'BEGIN { printf "%.0f%%", 100 * part / whole }'; }
 
-terraform version | head -n 1
+terraform version | sed -n 1p # sed reads to the end: head would leave terraform a SIGPIPE, and pipefail the run
 echo "resources: $N sip_federated_domain + $N sip_static_route; terraform -parallelism=$PAR; $(nproc) CPUs"
 
 echo
