@@ -3,7 +3,7 @@
 # static routes (default 1,000 each) against a local sipfed-proxy on its embedded store, then a
 # `terraform plan` that refreshes all of them and must find nothing to change. It reports the wall
 # time of each and the share spent in the provider (from terraform-plugin-go's per-RPC logs) and in
-# the admin API (from the proxy's sipfed_admin_request_seconds histogram).
+# the admin API (from the proxy's sipfed_admin_request_duration_seconds histogram).
 #
 # Two passes on fresh proxies: the first, without logging, gives the wall times; the second, with
 # the provider's protocol logs on, gives the breakdown (logging slows it a little; its own wall

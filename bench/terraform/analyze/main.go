@@ -3,7 +3,7 @@
 //	analyze rpcs TF_LOG_FILE   time spent inside the provider, from the "Received request" and
 //	                           "Served request" lines terraform-plugin-go logs for each RPC
 //	analyze api METRICS_URL    time spent inside the admin API, from the proxy's
-//	                           sipfed_admin_request_seconds histogram
+//	                           sipfed_admin_request_duration_seconds histogram
 //	analyze freeport           a free TCP port on 127.0.0.1, for the proxy's admin API
 package main
 
@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
 
 func main() {
@@ -162,18 +164,20 @@ func apiTime(url string) error {
 	}
 	defer resp.Body.Close()
 	var sum, count float64
+	seen := false
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
 		var dst *float64
 		switch {
-		case strings.HasPrefix(line, "sipfed_admin_request_seconds_sum"):
+		case strings.HasPrefix(line, telemetry.MetricAdminRequestDuration+"_sum"):
 			dst = &sum
-		case strings.HasPrefix(line, "sipfed_admin_request_seconds_count"):
+		case strings.HasPrefix(line, telemetry.MetricAdminRequestDuration+"_count"):
 			dst = &count
 		default:
 			continue
 		}
+		seen = true
 		fields := strings.Fields(line)
 		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
 		if err != nil {
@@ -183,6 +187,10 @@ func apiTime(url string) error {
 	}
 	if err := sc.Err(); err != nil {
 		return err
+	}
+	if !seen {
+		// A renamed metric must stop the benchmark, not print zeros.
+		return fmt.Errorf("%s: no %s", url, telemetry.MetricAdminRequestDuration)
 	}
 	fmt.Printf("%.6f %.0f\n", sum, count)
 	return nil
