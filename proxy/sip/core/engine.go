@@ -174,17 +174,7 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 		c.reject(m, src, 483, "Too Many Hops", nil)
 		return
 	}
-	if h, ok := m.First(message.ProxyRequire); ok {
-		// RFC 3261 16.3 step 5: this proxy supports no extension.
-		extra := append([]byte("Unsupported: "), m.Bytes(h.Value)...)
-		c.reject(m, src, 420, "Bad Extension", append(extra, "\r\n"...))
-		return
-	}
-	lh := loopHash(m)
-	if c.isLoop(m, lh) {
-		c.reject(m, src, 482, "Loop Detected", nil)
-		return
-	}
+	// Admission before any further work: under overload a refusal must be the cheapest answer.
 	if !inDialog {
 		if c.draining.Load() {
 			c.m.shed.WithLabelValues(telemetry.ReasonDraining).Inc()
@@ -195,6 +185,17 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 			c.reject(m, src, 503, "Service Unavailable", retryAfter)
 			return
 		}
+	}
+	if h, ok := m.First(message.ProxyRequire); ok {
+		// RFC 3261 16.3 step 5: this proxy supports no extension.
+		extra := append([]byte("Unsupported: "), m.Bytes(h.Value)...)
+		c.reject(m, src, 420, "Bad Extension", append(extra, "\r\n"...))
+		return
+	}
+	lh := loopHash(m)
+	if c.isLoop(m, lh) {
+		c.reject(m, src, 482, "Loop Detected", nil)
+		return
 	}
 	if n := c.inflight.Load(); n >= int64(c.cfg.MaxInFlight) {
 		c.m.shed.WithLabelValues(telemetry.ReasonInFlight).Inc()
@@ -225,19 +226,26 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 	}
 	if v.Action == Defer {
 		stx.state = stxDeciding
-		c.goRun(func() { c.decideBlocking(stx) })
+		req := cloneMsg(m)
+		stx.req = req
+		c.goRun(func() { c.decideBlocking(stx, req) })
 		return
 	}
 	stx.forward(v)
+	if stx.req != nil {
+		stx.req = cloneMsg(m) // targets are left: m's buffer goes back to its reader
+	}
 }
 
 var retryAfter = []byte("Retry-After: 5\r\n")
 
 // decideBlocking asks the policy again on a goroutine of its own, where it may wait for DNS.
-func (c *Core) decideBlocking(stx *serverTx) {
+// req is the transaction's copy of its request, passed in: a CANCEL may end the transaction
+// (and let go of stx.req) while the policy still reads it.
+func (c *Core) decideBlocking(stx *serverTx, req *message.Msg) {
 	v := &Verdict{}
 	src := stx.src
-	c.pol.Decide(&Request{Msg: &stx.req, Src: &src, InDialog: stx.req.To.HasTag, MayBlock: true}, v)
+	c.pol.Decide(&Request{Msg: req, Src: &src, InDialog: req.To.HasTag, MayBlock: true}, v)
 	stx.mu.Lock()
 	defer stx.mu.Unlock()
 	if stx.state != stxDeciding {

@@ -99,18 +99,16 @@ func (m *metrics) observe(stx *serverTx) {
 // the next hop.
 func (c *Core) logTarget(stx *serverTx, t *Target) *slog.Logger {
 	attrs := []slog.Attr{
-		slog.String(telemetry.KeyCallID, stx.req.Str(stx.req.CallID)),
-		slog.String(telemetry.KeyMethod, stx.req.Str(stx.req.Method)),
+		slog.String(telemetry.KeyCallID, string(stx.up.CallID())),
+		slog.String(telemetry.KeyMethod, string(stx.up.Method())),
 		slog.String(telemetry.KeyNextHop, t.Addr.String()),
 		slog.String(telemetry.KeyProtocol, t.Proto.String()),
 	}
-	if stx.verdict != nil {
-		if f := stx.verdict.Flow; f.Direction != "" {
-			attrs = append(attrs, slog.String(telemetry.KeyDirection, f.Direction))
-		}
-		if f := stx.verdict.Flow; f.Domain != "" {
-			attrs = append(attrs, slog.String(telemetry.KeyDomain, f.Domain))
-		}
+	if f := stx.flow; f.Direction != "" {
+		attrs = append(attrs, slog.String(telemetry.KeyDirection, f.Direction))
+	}
+	if f := stx.flow; f.Domain != "" {
+		attrs = append(attrs, slog.String(telemetry.KeyDomain, f.Domain))
 	}
 	if t.Name != "" {
 		attrs = append(attrs, slog.String(telemetry.KeyNextHopName, t.Name))

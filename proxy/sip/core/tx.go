@@ -25,17 +25,23 @@ const (
 // serverTx is a request the core took on: it answers it exactly once with a final response,
 // whatever happens to its branches.
 type serverTx struct {
-	c      *Core
-	key    uint64
-	mu     sync.Mutex
-	req    message.Msg // a copy the transaction owns
+	c   *Core
+	key uint64
+	mu  sync.Mutex
+	// req is the whole request while a later step may need it: a decision on another
+	// goroutine, a branch to another target. Then only up is kept: thousands of transactions
+	// wait for their final responses at once, and the request is most of their size.
+	req    *message.Msg
+	up     message.Upstream
 	src    transport.Source
 	invite bool
 	lh     uint32
 	state  stxState
 
-	verdict   *Verdict
-	next      int // the next target to try
+	verdict   *Verdict // while targets are left
+	flow      Flow
+	viaHost   string // the sent-by host of the transaction's Via toward its targets ("": the core's)
+	next      int    // the next target to try
 	client    *clientTx
 	cancelled bool
 	triedDown int // targets skipped because their hop was down (for tests and logs)
@@ -69,9 +75,12 @@ func copyMsg(dst, m *message.Msg) {
 	dst.Buf = append([]byte(nil), m.Buf...)
 }
 
+// newServerTx starts a transaction for m, which it borrows: the caller makes the transaction
+// its own copy before m's buffer is reused, if it still needs one (see serverTx.req).
 func (c *Core) newServerTx(m *message.Msg, src *transport.Source, key uint64, invite bool, lh uint32) *serverTx {
 	stx := &serverTx{c: c, key: key, invite: invite, lh: lh, state: stxProceeding, started: time.Now()}
-	copyMsg(&stx.req, m)
+	stx.req = m
+	stx.up = message.NewUpstream(m, src.Remote)
 	stx.src = *src
 	if _, fresh := c.servers.putNew(key, stx); !fresh {
 		return nil // a copy of the request raced this one in; it owns the transaction
@@ -96,6 +105,7 @@ func (stx *serverTx) retransmission(m *message.Msg, src *transport.Source) {
 // forward starts the branches of a verdict.
 func (stx *serverTx) forward(v *Verdict) {
 	stx.verdict = v
+	stx.flow, stx.viaHost = v.Flow, v.ViaHost
 	if v.Action != Forward || len(v.Targets) == 0 {
 		stx.respondFinalLocal(v.Status, v.Reason, v.Extra)
 		return
@@ -108,15 +118,17 @@ func (stx *serverTx) forward(v *Verdict) {
 // deserve. When every target left is down they are tried all the same: there is nothing better
 // to do, and one of them may be back.
 func (stx *serverTx) startNext() {
-	v := stx.verdict
-	for stx.next < len(v.Targets) && !stx.cancelled {
-		t := &v.Targets[stx.next]
+	for stx.targetsLeft() && !stx.cancelled {
+		t := &stx.verdict.Targets[stx.next]
 		stx.next++
 		if stx.c.health.isDown(t) && stx.upLeft() {
 			stx.triedDown++
 			continue
 		}
 		if stx.newClient(t) {
+			if !stx.targetsLeft() {
+				stx.release()
+			}
 			return
 		}
 	}
@@ -126,6 +138,16 @@ func (stx *serverTx) startNext() {
 	default:
 		stx.respondFinalLocal(503, "Service Unavailable", append(warningLine(stx, "no next hop answered"), retryAfter...))
 	}
+}
+
+// targetsLeft reports whether a target is left to try.
+func (stx *serverTx) targetsLeft() bool {
+	return stx.verdict != nil && stx.next < len(stx.verdict.Targets)
+}
+
+// release lets go of what only a new branch would need: the request and the decision.
+func (stx *serverTx) release() {
+	stx.req, stx.verdict = nil, nil
 }
 
 // upLeft reports whether a target after the current one is not known to be down.
@@ -140,7 +162,7 @@ func (stx *serverTx) upLeft() bool {
 }
 
 func warningLine(stx *serverTx, text string) []byte {
-	host := stx.verdict.ViaHost
+	host := stx.viaHost
 	if host == "" {
 		host = "sipfed"
 	}
@@ -149,7 +171,7 @@ func warningLine(stx *serverTx, text string) []byte {
 
 // respondLocal sends upstream a response the core writes itself (100 Trying, 487, 503...).
 func (stx *serverTx) respondLocal(status int, reason string, extra []byte) {
-	out := message.AppendResponse(nil, &stx.req, stx.src.Remote, message.Response{Status: status, Reason: reason, ToTag: stx.c.localTag, Extra: extra})
+	out := stx.up.AppendResponse(nil, message.Response{Status: status, Reason: reason, ToTag: stx.c.localTag, Extra: extra})
 	stx.sendUpstream(out, status)
 }
 
@@ -194,6 +216,7 @@ func (stx *serverTx) sendUpstream(out []byte, status int) {
 func (stx *serverTx) final(status int) {
 	c := stx.c
 	c.m.response(stx.src.Side, status)
+	stx.release()
 	if stx.counted {
 		stx.counted = false
 		c.inflight.Add(-1)
@@ -389,7 +412,7 @@ func (stx *serverTx) newClient(t *Target) bool {
 	// Built in a scratch buffer and kept at its exact size: a transaction holds it until its
 	// final response, and thousands are live at once.
 	sp := scratch.Get().(*[]byte)
-	*sp = c.appendRequest((*sp)[:0], &stx.req, &stx.src, stx.verdict, t, ctx.branch, ctx.sock)
+	*sp = c.appendRequest((*sp)[:0], stx.req, &stx.src, stx.verdict, t, ctx.branch, ctx.sock)
 	ctx.out = append(make([]byte, 0, len(*sp)), *sp...)
 	if cap(*sp) <= 64<<10 {
 		scratch.Put(sp)
@@ -410,7 +433,7 @@ func (stx *serverTx) newClient(t *Target) bool {
 		ctx.retransIv = T1
 		ctx.retransAt = now.Add(T1)
 	default:
-		conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name, laneOf(&stx.req))
+		conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name, laneOf(stx.req))
 		if err != nil {
 			ctx.remove()
 			stx.client = nil
@@ -518,7 +541,7 @@ func (ctx *clientTx) failed(reason string, err error) {
 	stx.client = nil
 	c := ctx.c
 	if reason != "503" {
-		c.health.failed(&ctx.target, stx.viaHost(), reason)
+		c.health.failed(&ctx.target, stx.viaHost, reason)
 	}
 	c.m.failovers.WithLabelValues(reason).Inc()
 	c.logTarget(stx, &ctx.target).Info("next hop failed", telemetry.KeyReason, reason, telemetry.KeyError, errString(err))
@@ -532,18 +555,9 @@ func (ctx *clientTx) failed(reason string, err error) {
 // branchFailedNow records a branch that failed before it was sent.
 func (stx *serverTx) branchFailedNow(ctx *clientTx, reason string, err error) {
 	c := stx.c
-	c.health.failed(&ctx.target, stx.viaHost(), reason)
+	c.health.failed(&ctx.target, stx.viaHost, reason)
 	c.m.failovers.WithLabelValues(reason).Inc()
 	c.logTarget(stx, &ctx.target).Info("next hop failed", telemetry.KeyReason, reason, telemetry.KeyError, errString(err))
-}
-
-// viaHost is the sent-by host the transaction's requests carry toward its targets ("": the
-// core's own).
-func (stx *serverTx) viaHost() string {
-	if stx.verdict == nil {
-		return ""
-	}
-	return stx.verdict.ViaHost
 }
 
 func errString(err error) string {
@@ -654,7 +668,7 @@ func (ctx *clientTx) onResponse(m *message.Msg) {
 	if stx.invite && status >= 300 {
 		ctx.ackNon2xx(m)
 	}
-	if status == 503 && stx.next < len(stx.verdict.Targets) && !stx.cancelled && stx.finalStatus == 0 {
+	if status == 503 && stx.targetsLeft() && !stx.cancelled && stx.finalStatus == 0 {
 		// A 503 fails this request over to the next hop and marks nothing (the hop is up).
 		ctx.failed("503", nil)
 		return
@@ -678,10 +692,10 @@ func (stx *serverTx) relay(m *message.Msg) {
 	// next hop is right (RFC 3261 8.2.6.2), but a response must not be able to steer where its
 	// copy goes, and topology hiding sent the request without them.
 	e := message.Edit{PopVia: true, DropVias: true, MaxForwards: message.NoMaxForwards,
-		InsertVias: message.AppendResponseVias(make([]byte, 0, 256), &stx.req, stx.src.Remote)}
-	flow := &stx.verdict.Flow
+		InsertVias: stx.up.Vias()}
+	flow := &stx.flow
 	if flow.CallIDRewritten {
-		e.CallID = stx.req.Bytes(stx.req.CallID)
+		e.CallID = stx.up.CallID()
 	}
 	c.pol.EditResponse(flow, m, &e)
 	out := message.AppendEdited(make([]byte, 0, len(m.Buf)+len(e.InsertVias)+256), m, &e)

@@ -2,6 +2,7 @@ package message
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 )
 
@@ -306,12 +307,17 @@ func appendTopVia(dst, b []byte, v ViaHop, src netip.AddrPort) []byte {
 		}
 	}
 	ip := src.Addr().Unmap()
-	if host := b[v.Host.Off:v.Host.End()]; string(host) != ip.String() {
+	var text [64]byte // an address's text, without an allocation per response
+	if host := b[v.Host.Off:v.Host.End()]; string(host) != string(ip.AppendTo(text[:0])) {
 		dst = append(dst, ";received="...)
 		dst = ip.AppendTo(dst)
 	}
 	return dst
 }
+
+// responseSlack covers what a response adds to the lines it copies from its request: status
+// line, received and rport, ";tag=", Content-Length.
+const responseSlack = 128
 
 // Response describes a response the proxy writes itself.
 type Response struct {
@@ -326,6 +332,15 @@ type Response struct {
 // AppendResponse appends a response to req: its Vias (see AppendResponseVias), From, To,
 // Call-ID and CSeq as they came, r's extra headers and an empty body.
 func AppendResponse(dst []byte, req *Msg, src netip.AddrPort, r Response) []byte {
+	// Grown once: a refusal under overload should cost one allocation, not five.
+	need := responseSlack + len(r.Reason) + len(r.ToTag) + len(r.Extra)
+	for _, h := range req.Headers {
+		switch h.ID {
+		case Via, From, To, CallID, CSeq:
+			need += int(h.Line.Len)
+		}
+	}
+	dst = slices.Grow(dst, need)
 	dst = append(dst, "SIP/2.0 "...)
 	dst = strconv.AppendInt(dst, int64(r.Status), 10)
 	dst = append(dst, ' ')
