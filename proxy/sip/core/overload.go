@@ -111,6 +111,16 @@ func (o *overload) admit(src *transport.Source) error {
 			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
 			return errShed
 		}
+		// Most of a stream's queue may sit in the sender's buffer, out of sight: then the
+		// wait above looks short while the socket never drains.
+		s := q.Standing(src.Standing, now.UnixNano(), o.cfg.Interval)
+		if s > 0 && mrand.Int64N(1_000_000) < s {
+			if src.Standing >= o.cfg.Interval {
+				o.warnBacklog(src, now)
+			}
+			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
+			return errShed
+		}
 	}
 	if s := o.share.Load(); s > 0 && mrand.Int64N(1_000_000) < s {
 		o.m.shed.WithLabelValues(telemetry.ReasonSchedulingDelay).Inc()

@@ -15,6 +15,12 @@ import (
 // are queued (FIONREAD) and notes "the stream up to offset X had arrived by time T". Bytes read
 // later from below X waited at least since T. The estimate is a lower bound (what waits in the
 // sender's buffer is out of sight), and costs one system call per poll, not per message.
+//
+// What the socket shows can be a small part of the queue: a receive buffer that autotuning
+// left small (it grows only for a reader that keeps up) holds a few hundred kilobytes while the
+// sender's buffer holds megabytes, a second of requests, and every byte read looks fresh. So the
+// backlog also says how long the socket's queue has gone without draining: a sender that stays
+// ahead of the proxy keeps it from ever draining, however little of its queue the socket holds.
 type backlog struct {
 	raw   syscall.RawConn // nil: the platform or the connection gives no queue length
 	read  int64           // bytes read from the socket so far (under TLS: ciphertext)
@@ -24,6 +30,9 @@ type backlog struct {
 	poll  time.Time
 	queue int // the length the last poll found
 	ask   func(fd uintptr)
+	// standingSince is when a poll first found bytes queued after the last one that found
+	// none (zero: the last poll found the queue empty).
+	standingSince time.Time
 }
 
 type backlogMark struct {
@@ -92,8 +101,23 @@ func (b *backlog) waited(now time.Time) time.Duration {
 			b.marks[(b.head+b.n)%len(b.marks)] = backlogMark{end: b.read + int64(b.queue), at: now}
 			b.n++
 		}
+		switch {
+		case b.queue == 0:
+			b.standingSince = time.Time{}
+		case b.standingSince.IsZero():
+			b.standingSince = now
+		}
 	}
 	return w
+}
+
+// standing is how long, at now, the socket's receive queue has not been seen empty: zero when
+// the last poll found it empty.
+func (b *backlog) standing(now time.Time) time.Duration {
+	if b.raw == nil || b.standingSince.IsZero() {
+		return 0
+	}
+	return now.Sub(b.standingSince)
 }
 
 // Window tracks the waits seen over an interval. By default it judges their least, as CoDel
@@ -107,6 +131,9 @@ type Window struct {
 	sum, count atomic.Int64 // ns, samples: the mean of a stream's window
 	mean       bool
 	overloaded atomic.Bool
+	// share is the fraction, in millionths, of a stream's new requests to refuse while its
+	// receive queue does not drain; shareAt is when it last changed (unix ns).
+	share, shareAt atomic.Int64
 }
 
 // Init starts the first interval at now.
@@ -154,6 +181,40 @@ func (w *Window) Observe(wait time.Duration, now int64, interval, target time.Du
 	}
 	return false, 0
 }
+
+// Standing takes how long a stream's receive queue has gone without draining and returns the
+// share of its new requests to refuse, in millionths. Once per interval the share rises by a
+// tenth when the queue stood through the whole interval, and falls by a fifth for each interval
+// it did not: refusing is cheaper than forwarding, so the proxy catches up with a sender that
+// is ahead, and the share settles where the queue just drains.
+func (w *Window) Standing(standing time.Duration, now int64, interval time.Duration) int64 {
+	at := w.shareAt.Load()
+	if at == 0 {
+		w.shareAt.Store(now)
+		return 0
+	}
+	elapsed := now - at
+	if elapsed < int64(interval) {
+		return w.share.Load()
+	}
+	w.shareAt.Store(now)
+	s := w.share.Load()
+	if standing >= interval {
+		s = min(s+shareStep, shareMax)
+	} else {
+		s = max(s-2*shareStep*(elapsed/int64(interval)), 0)
+	}
+	w.share.Store(s)
+	return s
+}
+
+// The share of a stream's requests refused while its queue stands moves by shareStep per
+// interval and stops at shareMax: some requests always get through, so the sender sees the
+// proxy still works.
+const (
+	shareStep = 100_000
+	shareMax  = 900_000
+)
 
 // Overloaded reports whether the last whole interval's wait was over the target.
 func (w *Window) Overloaded() bool { return w.overloaded.Load() }

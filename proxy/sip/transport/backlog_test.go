@@ -113,3 +113,48 @@ func queuedBytesOf(t *testing.T, b *backlog) int {
 	}
 	return b.queue
 }
+
+// A queue that polls keep finding non-empty stands since the first of them, however small it
+// is; one poll that finds it empty ends that.
+func TestBacklogStanding(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the queue length (FIONREAD) is read on Linux only")
+	}
+	client, server := tcpPair(t)
+	var b backlog
+	nc := b.watch(server)
+	buf := make([]byte, 4096)
+	if _, err := client.Write(make([]byte, 3*len(buf))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for queuedBytesOf(t, &b) < 3*len(buf) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	read := func() {
+		t.Helper()
+		if _, err := io.ReadFull(nc, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	first := time.Now()
+	b.poll = time.Time{}
+	b.waited(first)
+	if s := b.standing(first); s != 0 {
+		t.Fatalf("standing %v at the first poll that found a queue", s)
+	}
+	read()
+	later := first.Add(300 * time.Millisecond)
+	b.poll = time.Time{}
+	b.waited(later)
+	if s := b.standing(later); s != 300*time.Millisecond {
+		t.Fatalf("standing %v after two polls 300ms apart found a queue, want 300ms", s)
+	}
+	read()
+	b.poll, b.n = time.Time{}, 0
+	b.waited(later.Add(time.Millisecond))
+	if s := b.standing(later.Add(time.Second)); s != 0 {
+		t.Fatalf("standing %v after a poll found the queue empty", s)
+	}
+}

@@ -358,6 +358,7 @@ func (c *Conn) readLoop() {
 		}
 		now = time.Now()
 		src.Arrived = now.Add(-c.bl.waited(now))
+		src.Standing = c.bl.standing(now)
 		consumed, ok := c.frameAll(buf, &m, &src, mlim)
 		batch.Flush()
 		if !ok {

@@ -97,6 +97,9 @@ type Source struct {
 	// Arrived is when the message's bytes arrived: the kernel's receive time for UDP where
 	// the platform gives it, else when the read returned.
 	Arrived time.Time
+	// Standing, on a stream, is how long its receive queue has gone without draining (see
+	// backlog): zero when it drained at the last look.
+	Standing time.Duration
 	// Batch, when set, is the reading goroutine's: UDP sends made while handling the message
 	// may go in it, sent when the goroutine is done with what it read. Never keep it past the
 	// handling.
