@@ -184,9 +184,9 @@ func (w *Window) Observe(wait time.Duration, now int64, interval, target time.Du
 
 // Standing takes how long a stream's receive queue has gone without draining and returns the
 // share of its new requests to refuse, in millionths. Once per interval the share rises by a
-// tenth when the queue stood through the whole interval, and falls by a fifth for each interval
-// it did not: refusing is cheaper than forwarding, so the proxy catches up with a sender that
-// is ahead, and the share settles where the queue just drains.
+// tenth while the queue has stood for standingIntervals intervals, and falls by a fifth for
+// each interval it has not: refusing is cheaper than forwarding, so the proxy catches up with a
+// sender that is ahead, and the share settles where the queue just drains.
 func (w *Window) Standing(standing time.Duration, now int64, interval time.Duration) int64 {
 	at := w.shareAt.Load()
 	if at == 0 {
@@ -199,7 +199,7 @@ func (w *Window) Standing(standing time.Duration, now int64, interval time.Durat
 	}
 	w.shareAt.Store(now)
 	s := w.share.Load()
-	if standing >= interval {
+	if standing >= standingIntervals*interval {
 		s = min(s+shareStep, shareMax)
 	} else {
 		s = max(s-2*shareStep*(elapsed/int64(interval)), 0)
@@ -211,9 +211,13 @@ func (w *Window) Standing(standing time.Duration, now int64, interval time.Durat
 // The share of a stream's requests refused while its queue stands moves by shareStep per
 // interval and stops at shareMax: some requests always get through, so the sender sees the
 // proxy still works.
+// A queue counts as standing once it has not drained for standingIntervals intervals: under a
+// CPU quota or a noisy neighbour, a proxy near its capacity leaves the queue standing through
+// one interval now and then.
 const (
-	shareStep = 100_000
-	shareMax  = 900_000
+	shareStep         = 100_000
+	shareMax          = 900_000
+	standingIntervals = 3
 )
 
 // Overloaded reports whether the last whole interval's wait was over the target.

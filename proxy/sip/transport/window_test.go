@@ -167,26 +167,28 @@ func TestWindowMean(t *testing.T) {
 }
 
 // The share of a stream's requests refused while its queue stands: a tenth more per interval
-// it stands through, a fifth less per interval it does not, changed at most once per interval,
-// and never all of them.
+// once it has stood for standingIntervals intervals, a fifth less per interval it has not,
+// changed at most once per interval, and never all of them.
 func TestWindowStandingShare(t *testing.T) {
 	const iv = 200 * time.Millisecond
+	const stood = standingIntervals * iv
 	at := func(ms int) int64 { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond).UnixNano() }
 	steps := []struct {
 		ms       int
 		standing time.Duration
 		want     int64
 	}{
-		{0, 0, 0},             // first sample: starts the clock
-		{100, time.Second, 0}, // within the first interval: no change yet
-		{200, 200 * time.Millisecond, 100_000},
-		{300, time.Second, 100_000}, // once per interval
-		{400, 400 * time.Millisecond, 200_000},
-		{600, 150 * time.Millisecond, 0}, // drained within the interval: down by a fifth
-		{800, time.Second, 100_000},
-		{1000, time.Second, 200_000},
-		{1200, time.Second, 300_000},
-		{1800, 0, 0}, // three quiet intervals: down three fifths, not below zero
+		{0, 0, 0},                 // first sample: starts the clock
+		{100, time.Hour, 0},       // within the first interval: no change yet
+		{200, stood - 1, 0},       // standing, but not for long enough
+		{400, stood, 100_000},     // long enough
+		{500, time.Hour, 100_000}, // once per interval
+		{600, stood + iv, 200_000},
+		{800, iv, 0}, // drained within the last few intervals: down by a fifth
+		{1000, time.Hour, 100_000},
+		{1200, time.Hour, 200_000},
+		{1400, time.Hour, 300_000},
+		{2000, 0, 0}, // three quiet intervals: down three fifths, not below zero
 	}
 	var w Window
 	w.InitMean(time.Unix(1000, 0))
@@ -195,7 +197,7 @@ func TestWindowStandingShare(t *testing.T) {
 			t.Fatalf("at %dms, standing %v: share %d, want %d", s.ms, s.standing, got, s.want)
 		}
 	}
-	for ms := 2000; ms < 6000; ms += 200 {
+	for ms := 2200; ms < 6000; ms += 200 {
 		w.Standing(time.Hour, at(ms), iv)
 	}
 	if got := w.Standing(time.Hour, at(6000), iv); got != shareMax {
