@@ -115,9 +115,7 @@ func (o *overload) admit(src *transport.Source) error {
 		// wait above looks short while the socket never drains.
 		s := q.Standing(src.Standing, now.UnixNano(), o.cfg.Interval)
 		if s > 0 && mrand.Int64N(1_000_000) < s {
-			if src.Standing >= o.cfg.Interval {
-				o.warnBacklog(src, now)
-			}
+			o.warnBacklog(src, now)
 			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
 			return errShed
 		}
@@ -179,7 +177,7 @@ func (o *overload) warnBacklog(src *transport.Source, now time.Time) {
 	if now.UnixNano()-last < int64(backlogWarnEvery) || !o.warned.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	o.log.Warn("connection backlogged: answering its new requests that waited too long with 503",
+	o.log.Warn("connection backlogged: refusing new requests on it with 503 until it catches up",
 		slog.String(telemetry.KeySide, src.Side.String()), slog.String(telemetry.KeyRemote, src.Remote.String()),
 		slog.String(telemetry.KeyProtocol, src.Proto.String()))
 }

@@ -186,7 +186,8 @@ func (w *Window) Observe(wait time.Duration, now int64, interval, target time.Du
 // share of its new requests to refuse, in millionths. Once per interval the share rises by a
 // tenth while the queue has stood for standingIntervals intervals, and falls by a fifth for
 // each interval it has not: refusing is cheaper than forwarding, so the proxy catches up with a
-// sender that is ahead, and the share settles where the queue just drains.
+// sender that is ahead, and the share settles where the queue just drains. Only the
+// connection's reading goroutine calls it.
 func (w *Window) Standing(standing time.Duration, now int64, interval time.Duration) int64 {
 	at := w.shareAt.Load()
 	if at == 0 {
@@ -210,10 +211,9 @@ func (w *Window) Standing(standing time.Duration, now int64, interval time.Durat
 
 // The share of a stream's requests refused while its queue stands moves by shareStep per
 // interval and stops at shareMax: some requests always get through, so the sender sees the
-// proxy still works.
-// A queue counts as standing once it has not drained for standingIntervals intervals: under a
-// CPU quota or a noisy neighbour, a proxy near its capacity leaves the queue standing through
-// one interval now and then.
+// proxy still works. The queue counts as standing once it has not drained for
+// standingIntervals intervals: under a CPU quota or beside a noisy neighbour, a proxy near its
+// capacity leaves the queue standing through one interval now and then.
 const (
 	shareStep         = 100_000
 	shareMax          = 900_000
