@@ -438,7 +438,9 @@ func (c *Conn) flushAndClose(err error) {
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
 		c.mu.Lock()
-		empty := len(c.out) == 0 || c.state == connClosed
+		// Written, not just taken: the writer empties the queue before its write, and a
+		// close in between would lose what it holds (a 513 that never reached the peer).
+		empty := (len(c.out) == 0 && !c.writing) || c.state == connClosed
 		c.mu.Unlock()
 		if empty {
 			break

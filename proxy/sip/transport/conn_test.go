@@ -292,6 +292,25 @@ func TestStreamLimits(t *testing.T) {
 	}
 }
 
+// A refusal reaches a peer that reads it late: the connection closes after the writer has
+// written it, not once the writer has taken it from the queue. (Under load, the 513 of a
+// message too large was lost to the close now and then.)
+func TestRefusalReachesALateReader(t *testing.T) {
+	big := sipMsg("MESSAGE", "big", strings.Repeat("x", 3000))
+	tp := newTransport(t, newRecorder(), Limits{MaxMessageSize: 1000})
+	c, peer := pipeConn(t, tp, External)
+	c.start()
+	if _, err := peer.Write([]byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	// The pipe holds nothing: the writer blocks in its write until the peer reads.
+	time.Sleep(100 * time.Millisecond)
+	if out := readToClose(t, peer); !strings.HasPrefix(out, "SIP/2.0 513 ") {
+		t.Fatalf("peer got %q, want the 513", out)
+	}
+	waitClosed(t, c)
+}
+
 // An idle connection closes; whoever waits on it learns why.
 func TestIdleTimeout(t *testing.T) {
 	tp := newTransport(t, newRecorder(), Limits{IdleTimeout: [2]time.Duration{Internal: time.Hour, External: 30 * time.Millisecond}})
