@@ -193,10 +193,18 @@ func (r *Relay) Run(ctx context.Context) error {
 	start := time.Now()
 	left := r.core.InFlight()
 	abandoned := r.core.Drain(dctx)
+	// The final responses are queued on their connections; they leave before the close.
+	fctx, fcancel := context.WithTimeout(context.Background(), flushGrace)
+	r.tp.Flush(fctx)
+	fcancel()
 	r.log.Info("SIP drained", telemetry.KeySIPTransactions, left, telemetry.KeyAbandoned, abandoned, telemetry.KeyDuration, time.Since(start).Round(time.Millisecond))
 	r.Close()
 	return nil
 }
+
+// flushGrace bounds the wait for the last responses of a drain to be written: the 503s of
+// what the drain abandoned are queued only at its bound.
+const flushGrace = time.Second
 
 // Close releases everything at once, without draining; Run does it on return.
 func (r *Relay) Close() {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -309,6 +310,41 @@ func TestRefusalReachesALateReader(t *testing.T) {
 		t.Fatalf("peer got %q, want the 513", out)
 	}
 	waitClosed(t, c)
+}
+
+// Flush lets a drain's last responses leave before Close: a peer that reads late still gets
+// what was queued for it. Close alone drops what the writer has not written.
+func TestFlushBeforeClose(t *testing.T) {
+	for _, flush := range []bool{true, false} {
+		tp := newTransport(t, newRecorder(), Limits{})
+		c, peer := pipeConn(t, tp, External)
+		c.start()
+		const msg = "SIP/2.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+		if err := c.Send([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 1)
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			_ = peer.SetReadDeadline(time.Now().Add(3 * time.Second))
+			b, _ := io.ReadAll(peer)
+			got <- string(b)
+		}()
+		if flush {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			tp.Flush(ctx)
+			cancel()
+		}
+		tp.Close()
+		switch out := <-got; {
+		case flush && out != msg:
+			t.Fatalf("after Flush, the peer got %q, want %q", out, msg)
+		case !flush && out != "":
+			// The case that makes the first one mean something: without Flush, the
+			// close wins against a writer blocked on a late reader.
+			t.Fatalf("without Flush, the peer got %q: the test no longer shows the loss", out)
+		}
+	}
 }
 
 // An idle connection closes; whoever waits on it learns why.

@@ -313,6 +313,41 @@ func (t *Transport) StopAccepting() {
 	}
 }
 
+// Flush waits until every open connection has written what was queued on it, or until ctx
+// ends: a drain's last responses are queued, and Close would drop what no writer has written.
+func (t *Transport) Flush(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !t.flushed() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (t *Transport) flushed() bool {
+	t.mu.Lock()
+	var cs []*Conn
+	for side := range t.conns {
+		for c := range t.conns[side] {
+			cs = append(cs, c)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range cs {
+		c.mu.Lock()
+		// A connection still being dialled will not carry its queue before the close.
+		busy := c.state == connOpen && (len(c.out) > 0 || c.writing)
+		c.mu.Unlock()
+		if busy {
+			return false
+		}
+	}
+	return true
+}
+
 // Close stops everything at once.
 func (t *Transport) Close() {
 	t.mu.Lock()
