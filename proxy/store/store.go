@@ -105,6 +105,38 @@ type CondError struct {
 func (e *CondError) Error() string { return e.Err.Error() }
 func (e *CondError) Unwrap() error { return e.Err }
 
+// Txner commits transactions; PutOne and DeleteOne build a backend's Put and Delete on it.
+type Txner interface {
+	Txn(ctx context.Context, ops []Op, actor string) (TxnResult, error)
+}
+
+// PutOne is Put as a transaction of one op. Its condition's error comes back bare (ErrExists,
+// not a *CondError): single-op callers test for it with ==.
+func PutOne(ctx context.Context, t Txner, kind, key string, value []byte, cond Cond, actor string) (Object, error) {
+	res, err := t.Txn(ctx, []Op{{Kind: kind, Key: key, Value: value, Cond: cond}}, actor)
+	if err != nil {
+		return Object{}, unwrapCond(err)
+	}
+	return res.Objects[0], nil
+}
+
+// DeleteOne is Delete as a transaction of one op, its condition's error bare as in PutOne.
+func DeleteOne(ctx context.Context, t Txner, kind, key string, cond Cond, actor string) (uint64, error) {
+	res, err := t.Txn(ctx, []Op{{Kind: kind, Key: key, Delete: true, Cond: cond}}, actor)
+	if err != nil {
+		return 0, unwrapCond(err)
+	}
+	return res.Revision, nil
+}
+
+func unwrapCond(err error) error {
+	var ce *CondError
+	if errors.As(err, &ce) {
+		return ce.Err
+	}
+	return err
+}
+
 // Store is a revisioned key-value store of configuration objects. A write returns only after it is
 // durable.
 type Store interface {

@@ -192,48 +192,6 @@ func TestChangesRecordTheAuditTrail(t *testing.T) {
 	}
 }
 
-func TestWatchReplaysHistoryThenFollows(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s := open(t, t.TempDir())
-	mustPut(t, s, api.KindFederatedDomain, "a.com")
-	mustPut(t, s, api.KindFederatedDomain, "b.com")
-	w, err := s.Watch(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustPut(t, s, api.KindFederatedDomain, "c.com")
-	for _, want := range []string{"b.com", "c.com"} {
-		select {
-		case ev := <-w.C:
-			if ev.Key != want {
-				t.Fatalf("event for %s, want %s", ev.Key, want)
-			}
-		case <-ctx.Done():
-			t.Fatalf("no event for %s", want)
-		}
-	}
-}
-
-func TestWatchEndsWithErrClosed(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := s.Watch(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = s.Close()
-	for range w.C {
-	}
-	if !errors.Is(w.Err(), store.ErrClosed) {
-		t.Fatalf("Err = %v, want ErrClosed", w.Err())
-	}
-}
-
 // Concurrent writers share commits; every write must get its own revision and none may be lost,
 // and a watcher must see them in revision order.
 func TestConcurrentWritersAreSerialized(t *testing.T) {

@@ -41,28 +41,11 @@ type revRecord struct {
 }
 
 func (s *Store) Put(ctx context.Context, kind, key string, value []byte, cond store.Cond, actor string) (store.Object, error) {
-	res, err := s.Txn(ctx, []store.Op{{Kind: kind, Key: key, Value: value, Cond: cond}}, actor)
-	if err != nil {
-		return store.Object{}, unwrapCond(err)
-	}
-	return res.Objects[0], nil
+	return store.PutOne(ctx, s, kind, key, value, cond, actor)
 }
 
 func (s *Store) Delete(ctx context.Context, kind, key string, cond store.Cond, actor string) (uint64, error) {
-	res, err := s.Txn(ctx, []store.Op{{Kind: kind, Key: key, Delete: true, Cond: cond}}, actor)
-	if err != nil {
-		return 0, unwrapCond(err)
-	}
-	return res.Revision, nil
-}
-
-// unwrapCond gives single-op callers the bare condition error.
-func unwrapCond(err error) error {
-	var ce *store.CondError
-	if errors.As(err, &ce) {
-		return ce.Err
-	}
-	return err
+	return store.DeleteOne(ctx, s, kind, key, cond, actor)
 }
 
 // Txn commits ops in one etcd transaction: the objects, their audit entries, the side records and
