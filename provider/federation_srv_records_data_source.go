@@ -77,12 +77,6 @@ func (d *federationSRVRecordsDataSource) Metadata(_ context.Context, req datasou
 }
 
 func (d *federationSRVRecordsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
-	num := func(desc string) schema.Int64Attribute {
-		return schema.Int64Attribute{MarkdownDescription: desc, Computed: true}
-	}
-	str := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{MarkdownDescription: desc, Computed: true}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The DNS SRV records the enterprise must publish so that partners find the proxy: one " +
 			"`_sipfederationtls._tcp.<domain>` record per local domain, all pointing at the federation routing FQDN on " +
@@ -110,7 +104,7 @@ func (d *federationSRVRecordsDataSource) Schema(_ context.Context, _ datasource.
 				Optional:   true,
 				Validators: []validator.Int64{port()},
 			},
-			"node_fqdn": str("The proxy node's own FQDN."),
+			"node_fqdn": computedString("The proxy node's own FQDN."),
 			"federation_routing_fqdn": schema.StringAttribute{
 				MarkdownDescription: "The target of every record: the federation routing FQDN, in lower case. Set it to " +
 					"the value of the `sip_federation_routing_fqdn` resource's `fqdn`, from the same variable or local (not " +
@@ -136,9 +130,9 @@ func (d *federationSRVRecordsDataSource) Schema(_ context.Context, _ datasource.
 				Computed: true,
 				NestedObject: schema.NestedAttributeObject{
 					Attributes: map[string]schema.Attribute{
-						"name":    str("The owner name: the SRV target."),
-						"type":    str("`A` or `AAAA`."),
-						"address": str("The node's public IP address."),
+						"name":    computedString("The owner name: the SRV target."),
+						"type":    computedString("`A` or `AAAA`."),
+						"address": computedString("The node's public IP address."),
 					},
 				},
 			},
@@ -147,12 +141,12 @@ func (d *federationSRVRecordsDataSource) Schema(_ context.Context, _ datasource.
 				Computed:            true,
 				NestedObject: schema.NestedAttributeObject{
 					Attributes: map[string]schema.Attribute{
-						"domain":   str("The local domain the record is for."),
-						"name":     str("The owner name, `_sipfederationtls._tcp.<domain>`."),
-						"priority": num("SRV priority."),
-						"weight":   num("SRV weight."),
-						"port":     num("SRV port."),
-						"target":   str("SRV target: the federation routing FQDN."),
+						"domain":   computedString("The local domain the record is for."),
+						"name":     computedString("The owner name, `_sipfederationtls._tcp.<domain>`."),
+						"priority": computedInt64("SRV priority."),
+						"weight":   computedInt64("SRV weight."),
+						"port":     computedInt64("SRV port."),
+						"target":   computedString("SRV target: the federation routing FQDN."),
 					},
 				},
 			},

@@ -68,12 +68,6 @@ func (d *routeDataSource) Metadata(_ context.Context, req datasource.MetadataReq
 }
 
 func (d *routeDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
-	str := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{MarkdownDescription: desc, Computed: true}
-	}
-	num := func(desc string) schema.Int64Attribute {
-		return schema.Int64Attribute{MarkdownDescription: desc, Computed: true}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Explains how the proxy would route an outbound request to a SIP URI, without sending " +
 			"anything: every step of the routing chain that ran (federated domain check, static routes, DNS SRV, and " +
@@ -88,22 +82,22 @@ func (d *routeDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 					sipURI(),
 				},
 			},
-			"user":   str("The user part of the URI."),
-			"domain": str("The domain of the URI, in lower case."),
-			"status": num("The SIP status the proxy answers itself when it does not forward: 403 (not a federated " +
+			"user":   computedString("The user part of the URI."),
+			"domain": computedString("The domain of the URI, in lower case."),
+			"status": computedInt64("The SIP status the proxy answers itself when it does not forward: 403 (not a federated " +
 				"domain, or a blocking route), 404 (no route found), 503 (federation service off, or every next hop " +
 				"unusable). `0` when it forwards to `next_hops`."),
-			"reason": str("Why: the step that routed the request, or why it was refused."),
+			"reason": computedString("Why: the step that routed the request, or why it was refused."),
 			"steps": schema.ListNestedAttribute{
 				MarkdownDescription: "The steps of the routing chain that ran, in order.",
 				Computed:            true,
 				NestedObject: schema.NestedAttributeObject{
 					Attributes: map[string]schema.Attribute{
-						"step":    str("`federated`, `static` or `srv`."),
-						"domain":  str("The domain the step looked up: the partner's, or the default federation routing domain for an `aol` fallback."),
-						"outcome": str("`matched`, `none`, `blocked`, `error`, `skipped` or `rejected`."),
-						"detail":  str("What the step found, in words."),
-						"pattern": str("For a static step: the destination pattern that matched."),
+						"step":    computedString("`federated`, `static` or `srv`."),
+						"domain":  computedString("The domain the step looked up: the partner's, or the default federation routing domain for an `aol` fallback."),
+						"outcome": computedString("`matched`, `none`, `blocked`, `error`, `skipped` or `rejected`."),
+						"detail":  computedString("What the step found, in words."),
+						"pattern": computedString("For a static step: the destination pattern that matched."),
 						"route_ids": schema.ListAttribute{
 							MarkdownDescription: "For a static step: the ids of the matching routes, in the order they are tried.",
 							Computed:            true,
@@ -114,10 +108,10 @@ func (d *routeDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 							Computed:            true,
 							NestedObject: schema.NestedAttributeObject{
 								Attributes: map[string]schema.Attribute{
-									"priority": num("SRV priority."),
-									"weight":   num("SRV weight."),
-									"port":     num("SRV port."),
-									"target":   str("SRV target."),
+									"priority": computedInt64("SRV priority."),
+									"weight":   computedInt64("SRV weight."),
+									"port":     computedInt64("SRV port."),
+									"target":   computedString("SRV target."),
 									"addresses": schema.ListAttribute{
 										MarkdownDescription: "The addresses the target resolved to.",
 										Computed:            true,
@@ -126,7 +120,7 @@ func (d *routeDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 								},
 							},
 						},
-						"dns_error": str("For an SRV step that got no records: the DNS rcode or error (NXDOMAIN, SERVFAIL, timeout)."),
+						"dns_error": computedString("For an SRV step that got no records: the DNS rcode or error (NXDOMAIN, SERVFAIL, timeout)."),
 						"cached":    schema.BoolAttribute{MarkdownDescription: "Whether the DNS answer came from the proxy's cache.", Computed: true},
 					},
 				},
@@ -136,16 +130,16 @@ func (d *routeDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 				Computed:            true,
 				NestedObject: schema.NestedAttributeObject{
 					Attributes: map[string]schema.Attribute{
-						"address":   str("IP address."),
-						"port":      num("Port."),
-						"transport": str("`tls`, `tcp` or `udp`."),
-						"host":      str("The name the next hop was found under (the route's `next_hop` or the SRV target): the name the TLS handshake is made toward."),
-						"step":      str("The step that produced it: `static` or `srv`."),
-						"route_id":  str("For a static next hop: the id of its `sip_static_route`."),
+						"address":   computedString("IP address."),
+						"port":      computedInt64("Port."),
+						"transport": computedString("`tls`, `tcp` or `udp`."),
+						"host":      computedString("The name the next hop was found under (the route's `next_hop` or the SRV target): the name the TLS handshake is made toward."),
+						"step":      computedString("The step that produced it: `static` or `srv`."),
+						"route_id":  computedString("For a static next hop: the id of its `sip_static_route`."),
 					},
 				},
 			},
-			"revision": num("The configuration revision the explanation was computed at."),
+			"revision": computedInt64("The configuration revision the explanation was computed at."),
 		},
 	}
 }

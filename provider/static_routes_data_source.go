@@ -36,15 +36,6 @@ func (d *staticRoutesDataSource) Metadata(_ context.Context, req datasource.Meta
 }
 
 func (d *staticRoutesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
-	str := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{MarkdownDescription: desc, Computed: true}
-	}
-	num := func(desc string) schema.Int64Attribute {
-		return schema.Int64Attribute{MarkdownDescription: desc, Computed: true}
-	}
-	boolean := func(desc string) schema.BoolAttribute {
-		return schema.BoolAttribute{MarkdownDescription: desc, Computed: true}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Lists the static routes of the proxy, whoever configured them, with the ids the proxy " +
 			"assigned: the import ids of `sip_static_route`. Every filter set must match; none lists every route. " +
@@ -76,18 +67,18 @@ func (d *staticRoutesDataSource) Schema(_ context.Context, _ datasource.SchemaRe
 				Computed:            true,
 				NestedObject: schema.NestedAttributeObject{
 					Attributes: map[string]schema.Attribute{
-						"id":                  str("The id the proxy assigned: the import id."),
-						"destination_pattern": str("What the route matches."),
-						"next_hop":            str("The partner's edge."),
-						"next_hop_port":       num("Port of the next hop."),
-						"protocol":            str("`tls`, `tcp` or `udp`."),
-						"route_type":          str("`domain` or `user`."),
-						"priority":            num("Lower is tried first."),
-						"weight":              num("Share among routes of one priority."),
-						"allow_less_specific": boolean("Whether a less specific pattern may follow when this one fails."),
-						"in_service":          boolean("Whether the route is used."),
-						"block":               boolean("Whether matching requests are answered 403."),
-						"description":         str("Free text."),
+						"id":                  computedString("The id the proxy assigned: the import id."),
+						"destination_pattern": computedString("What the route matches."),
+						"next_hop":            computedString("The partner's edge."),
+						"next_hop_port":       computedInt64("Port of the next hop."),
+						"protocol":            computedString("`tls`, `tcp` or `udp`."),
+						"route_type":          computedString("`domain` or `user`."),
+						"priority":            computedInt64("Lower is tried first."),
+						"weight":              computedInt64("Share among routes of one priority."),
+						"allow_less_specific": computedBool("Whether a less specific pattern may follow when this one fails."),
+						"in_service":          computedBool("Whether the route is used."),
+						"block":               computedBool("Whether matching requests are answered 403."),
+						"description":         computedString("Free text."),
 					},
 				},
 			},
