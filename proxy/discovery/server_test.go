@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sipfed/terraform-provider-sip/internal/dnstest"
 )
 
 // answer is what the test server says to one question ("TYPE name.").
@@ -56,17 +58,8 @@ func startServer(t testing.TB, zone map[string]answer) *testServer {
 	}
 	s.Addr = pc.LocalAddr().String()
 	h := dns.HandlerFunc(s.serve)
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = srv.ActivateAndServe() }()
-		select {
-		case <-started:
-		case <-time.After(5 * time.Second):
-			t.Fatal("test DNS server did not start")
-		}
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
+	dnstest.Start(t, &dns.Server{PacketConn: pc, Handler: h})
+	dnstest.Start(t, &dns.Server{Listener: ln, Handler: h})
 	return s
 }
 

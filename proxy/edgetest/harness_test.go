@@ -25,6 +25,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/internal/dnstest"
 	"github.com/sipfed/terraform-provider-sip/internal/testpki"
 	"github.com/sipfed/terraform-provider-sip/proxy/identity"
 	"github.com/sipfed/terraform-provider-sip/proxy/relay"
@@ -43,21 +44,7 @@ type zone struct {
 func startZone(t *testing.T) *zone {
 	t.Helper()
 	z := &zone{a: map[string]string{}, srv: map[string]string{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	z.Addr = pc.LocalAddr().String()
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(z.serve)}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	select {
-	case <-started:
-	case <-time.After(5 * time.Second):
-		t.Fatal("DNS server did not start")
-	}
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	z.Addr = dnstest.ServeUDP(t, dns.HandlerFunc(z.serve))
 	return z
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/internal/dnstest"
 	"github.com/sipfed/terraform-provider-sip/proxy/admin"
 	"github.com/sipfed/terraform-provider-sip/proxy/server/servertest"
 )
@@ -22,25 +22,16 @@ import (
 // retry_after, for a partner that DNS says does not exist 404 without one, and both answers
 // match the OpenAPI document.
 func TestExplainTellsDNSOutageFromMissingPartner(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	resolver := dnstest.ServeUDP(t, dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeNameError)
 		if r.Question[0].Name == "_sipfederationtls._tcp.dnsdown.example." {
 			m.Rcode = dns.RcodeServerFailure
 		}
 		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	}))
 
-	p := servertest.Start(t, servertest.WithDNS(pc.LocalAddr().String()))
+	p := servertest.Start(t, servertest.WithDNS(resolver))
 	ctx := context.Background()
 	for _, d := range []string{"dnsdown.example", "gone.example"} {
 		if _, _, err := p.Client.CreateFederatedDomain(ctx, api.FederatedDomain{Domain: d}); err != nil {
