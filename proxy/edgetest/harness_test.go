@@ -9,11 +9,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
 	"github.com/sipfed/terraform-provider-sip/internal/dnstest"
+	"github.com/sipfed/terraform-provider-sip/internal/sipptest"
 	"github.com/sipfed/terraform-provider-sip/internal/testpki"
 	"github.com/sipfed/terraform-provider-sip/proxy/identity"
 	"github.com/sipfed/terraform-provider-sip/proxy/relay"
@@ -112,7 +111,7 @@ func newSite(t *testing.T, name, domain, ip, hostIP, transport string) *site {
 	s := &site{name: name, domain: domain, fqdn: "fed." + domain, ip: ip, hostIP: hostIP, transport: transport}
 	s.ca = testpki.MustCA(name + " CA")
 	s.leaf = s.ca.MustIssue(testpki.LeafOptions{CN: s.fqdn, DNS: []string{s.fqdn}, IPs: []net.IP{net.ParseIP(ip)}})
-	s.nextHop = freePort(t, hostIP)
+	s.nextHop = sipptest.FreePort(t, hostIP)
 	return s
 }
 
@@ -171,48 +170,6 @@ func (s *site) externalPort() int {
 	return int(s.proxy.Relay().ExternalAddrs()[0].AddrPort().Port())
 }
 
-// freePort finds a port free on ip for both UDP and TCP. sipp wants a number.
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", ip+":"+strconv.Itoa(port))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-// sippBin is the sipp binary; without it the test fails under CI and skips elsewhere.
-func sippBin(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("sipp")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("sipp is missing (Debian package sip-tester); make test installs it")
-		}
-		t.Skip("sipp is missing (Debian package sip-tester)")
-	}
-	return bin
-}
-
-type sipp struct {
-	name string
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan struct{}
-	err  error
-	dir  string
-}
-
 // scenario renders testdata/sipp/name with vars into dir.
 func scenario(t *testing.T, dir, name string, vars any) string {
 	t.Helper()
@@ -231,66 +188,30 @@ func scenario(t *testing.T, dir, name string, vars any) string {
 	return out
 }
 
-// startSipp runs sipp with a rendered scenario, bounded in time.
-func startSipp(t *testing.T, dir, name, sf string, args ...string) *sipp {
-	t.Helper()
-	s := &sipp{name: name, done: make(chan struct{}), dir: dir}
-	all := append([]string{"-sf", sf, "-nostdin", "-timeout", "20s", "-timeout_error", "-trace_msg",
-		"-message_file", filepath.Join(dir, name+"_messages.log"),
-		"-trace_err", "-error_file", filepath.Join(dir, name+"_errors.log")}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	s.cmd = exec.CommandContext(ctx, sippBin(t), all...)
-	s.cmd.Dir = dir
-	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
-	if err := s.cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start sipp %s: %v", name, err)
-	}
-	go func() { s.err = s.cmd.Wait(); cancel(); close(s.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	return s
-}
-
 // bothPass waits for every sipp and fails the test, with their logs, unless every call of each
 // succeeded.
-func bothPass(t *testing.T, ss ...*sipp) {
+func bothPass(t *testing.T, ps ...*sipptest.Process) {
 	t.Helper()
 	failed := false
-	for _, s := range ss {
+	for _, p := range ps {
 		select {
-		case <-s.done:
+		case <-p.Done():
 		case <-time.After(30 * time.Second):
-			t.Errorf("sipp %s did not finish", s.name)
+			t.Errorf("sipp %s did not finish", p.Name)
 			failed = true
 			continue
 		}
-		if s.err == nil {
-			continue
+		if code := p.ExitCode(); code != 0 {
+			failed = true
+			t.Errorf("sipp %s exited %d\nerrors:\n%s\nmessages:\n%s\noutput:\n%s", p.Name, code, p.Errors(), p.Messages(), p.Output())
 		}
-		failed = true
-		code := -1
-		var ee *exec.ExitError
-		if errors.As(s.err, &ee) {
-			code = ee.ExitCode()
-		}
-		msgs, _ := os.ReadFile(filepath.Join(s.dir, s.name+"_messages.log"))
-		errs, _ := os.ReadFile(filepath.Join(s.dir, s.name+"_errors.log"))
-		t.Errorf("sipp %s exited %d\nerrors:\n%s\nmessages:\n%s\noutput:\n%s", s.name, code, errs, msgs, s.out.String())
 	}
 	if failed {
 		t.FailNow()
 	}
 	if os.Getenv("SIPFED_TEST_SIPP_LOG") != "" {
-		for _, s := range ss {
-			msgs, _ := os.ReadFile(filepath.Join(s.dir, s.name+"_messages.log"))
-			t.Logf("sipp %s messages:\n%s", s.name, msgs)
+		for _, p := range ps {
+			t.Logf("sipp %s messages:\n%s", p.Name, p.Messages())
 		}
 	}
 }

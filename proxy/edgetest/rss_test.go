@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sipfed/terraform-provider-sip/internal/sipptest"
 )
 
 // buildProxy builds sipfed-proxy for tests that run it as a process of its own (memory is
@@ -44,7 +46,7 @@ func TestSlowPartialHeadersLeaveMemoryBounded(t *testing.T) {
 		partial = 60 << 10
 	)
 	bin := buildProxy(t)
-	sipPort, adminPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	sipPort, adminPort := sipptest.FreePort(t, "127.0.0.1"), sipptest.FreePort(t, "127.0.0.1")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--data-dir", t.TempDir(),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sipfed/terraform-provider-sip/internal/api"
+	"github.com/sipfed/terraform-provider-sip/internal/sipptest"
 	"github.com/sipfed/terraform-provider-sip/internal/testpki"
 )
 
@@ -42,7 +43,7 @@ func TestSIGTERMAnswersEveryTransactionInFlight(t *testing.T) {
 	inner := startPeer(t, "tcp", "127.0.0.1", nil)
 	inner.answer = slow
 
-	udpPort, tcpPort, tlsPort, adminPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	udpPort, tcpPort, tlsPort, adminPort := sipptest.FreePort(t, "127.0.0.1"), sipptest.FreePort(t, "127.0.0.1"), sipptest.FreePort(t, "127.0.0.1"), sipptest.FreePort(t, "127.0.0.1")
 	const token = "sigterm-test-token-0123456789"
 	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--admin-addr", "127.0.0.1:"+strconv.Itoa(adminPort),
 		"--sip-internal", "udp://127.0.0.1:"+strconv.Itoa(udpPort), "--sip-internal", "tcp://127.0.0.1:"+strconv.Itoa(tcpPort),

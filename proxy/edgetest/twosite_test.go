@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sipfed/terraform-provider-sip/internal/sipptest"
 )
 
 // Two sipfed sites federate with each other, each with its own CA trusting the other's, and
@@ -12,7 +14,7 @@ import (
 // own proxy (each sipp server checks the top Via of every request it gets), so no proxy ever
 // sends to the other site's internal servers, and the inter-site leg is mutual TLS only.
 func TestTwoSitesCarryWholeDialogs(t *testing.T) {
-	sippBin(t)
+	bin := sipptest.Binary(t)
 	type vars struct {
 		LocalDomain, RemoteDomain, ProxyVia string
 	}
@@ -39,9 +41,9 @@ func TestTwoSitesCarryWholeDialogs(t *testing.T) {
 					// site's proxy: the top Via is that proxy's internal listener.
 					uasVars := vars{LocalDomain: dir.to.domain, RemoteDomain: dir.from.domain, ProxyVia: viaOf(dir.to.internal(transport))}
 					uacVars := vars{LocalDomain: dir.from.domain, RemoteDomain: dir.to.domain, ProxyVia: viaOf(dir.from.internal(transport))}
-					uas := startSipp(t, tmp, "uas", scenario(t, tmp, sc.uas, uasVars),
+					uas := sipptest.Start(t, bin, tmp, "uas", scenario(t, tmp, sc.uas, uasVars),
 						"-i", dir.to.hostIP, "-p", strconv.Itoa(dir.to.nextHop), "-t", tflag, "-m", "1")
-					uac := startSipp(t, tmp, "uac", scenario(t, tmp, sc.uac, uacVars),
+					uac := sipptest.Start(t, bin, tmp, "uac", scenario(t, tmp, sc.uac, uacVars),
 						"-i", dir.from.hostIP, "-p", strconv.Itoa(dir.from.nextHop), "-t", tflag, "-m", "1", "-s", "bob",
 						dir.from.internal(transport))
 					bothPass(t, uac, uas)
