@@ -137,6 +137,9 @@ const (
 	MetricSIPLimitRefusals = "sipfed_sip_limit_refusals_total" // {side, reason}
 	MetricSIPPartialBytes  = "sipfed_sip_partial_bytes"        // held for messages not yet whole
 	MetricSIPParseErrors   = "sipfed_sip_parse_errors_total"   // {side, status}
+	// MetricSIPUDPDrops counts datagrams the kernel dropped because a UDP socket's receive
+	// buffer was full {side}.
+	MetricSIPUDPDrops = "sipfed_sip_udp_drops_total"
 	// MetricSIPTransactionDuration is the latency of a SIP transaction through the proxy, from
 	// request in to final response out, as a histogram {direction, protocol}.
 	MetricSIPTransactionDuration = "sipfed_sip_transaction_duration_seconds"
@@ -205,6 +208,7 @@ var Metrics = map[string][]string{
 	MetricSIPLimitRefusals: {LabelSide, LabelReason},
 	MetricSIPPartialBytes:  nil,
 	MetricSIPParseErrors:   {LabelSide, LabelStatus},
+	MetricSIPUDPDrops:      {LabelSide},
 
 	MetricTLSHandshakeFailures: {LabelSide, LabelReason},
 	MetricTLSCertificateExpiry: nil,

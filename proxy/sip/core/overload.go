@@ -56,10 +56,11 @@ func (o *OverloadConfig) setDefaults() {
 }
 
 type overload struct {
-	cfg   OverloadConfig
-	m     *metrics
-	log   *slog.Logger
-	udp   transport.Window
+	cfg OverloadConfig
+	m   *metrics
+	log *slog.Logger
+	// udp is the last verdict of a UDP socket's queue, for the log line and the gauge.
+	udp   atomic.Bool
 	sched transport.Window
 	// warned is when a connection's backlog was last logged (unix ns): one line per
 	// backlogWarnEvery at most, whatever the number of connections.
@@ -73,7 +74,6 @@ type overload struct {
 func newOverload(cfg OverloadConfig, m *metrics, log *slog.Logger) *overload {
 	o := &overload{cfg: cfg, m: m, log: log}
 	now := time.Now()
-	o.udp.Init(now)
 	o.sched.Init(now)
 	return o
 }
@@ -86,13 +86,17 @@ func (o *overload) admit(src *transport.Source) error {
 		return nil
 	}
 	now := time.Now()
-	if src.Proto == transport.UDP {
+	if src.Proto == transport.UDP && src.Socket != nil {
+		// Each socket's queue is its own: the internal side's load must not refuse the
+		// partners' requests.
 		wait := now.Sub(src.Arrived)
-		if ended, least := o.udp.Observe(wait, now.UnixNano(), o.cfg.Interval, o.cfg.QueueDelay); ended {
+		q := src.Socket.Queue()
+		if ended, least := q.Observe(wait, now.UnixNano(), o.cfg.Interval, o.cfg.QueueDelay); ended {
 			o.m.queueDelay.Set(least.Seconds())
+			o.udp.Store(q.Overloaded())
 			o.changed()
 		}
-		if o.udp.Overloaded() && wait > o.cfg.QueueDelay {
+		if q.Overloaded() && wait > o.cfg.QueueDelay {
 			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
 			return errShed
 		}
@@ -155,7 +159,7 @@ func (o *overload) probe(ctx context.Context) {
 
 // changed logs and reports a change of state.
 func (o *overload) changed() {
-	on := o.udp.Overloaded() || o.share.Load() > 0
+	on := o.udp.Load() || o.share.Load() > 0
 	if o.state.Swap(on) == on {
 		return
 	}

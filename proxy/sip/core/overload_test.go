@@ -8,6 +8,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 	"github.com/sipfed/terraform-provider-sip/proxy/telemetry"
 )
@@ -27,16 +28,34 @@ func testOverload(t *testing.T, cfg OverloadConfig) (*overload, *metrics) {
 	return newOverload(cfg, m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
 }
 
-// forceUDPVerdict ends an interval of the UDP window in which every request waited wait, and
-// puts the next interval's start in the future: admit's own samples end no interval during the
-// test, so its verdict stands.
-func forceUDPVerdict(o *overload, wait time.Duration) {
-	start := time.Now().Add(time.Hour).UnixNano()
-	o.udp.Init(time.Unix(0, start-int64(o.cfg.Interval)))
-	for i := 0; i < 10; i++ {
-		o.udp.Observe(wait, start-int64(o.cfg.Interval)+int64(i), o.cfg.Interval, o.cfg.QueueDelay)
+// udpSocket is a loopback UDP listener, not served: admission reads its queue's window.
+func udpSocket(t *testing.T) *transport.UDPSocket {
+	t.Helper()
+	tp, err := transport.New(transport.Config{Handler: nopHandler{}, Log: discard()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	o.udp.Observe(wait, start, o.cfg.Interval, o.cfg.QueueDelay)
+	t.Cleanup(tp.Close)
+	if _, err := tp.Listen(transport.External, transport.UDP, "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	return tp.UDPSockets(transport.External)[0]
+}
+
+type nopHandler struct{}
+
+func (nopHandler) HandleMessage(*message.Msg, *transport.Source) {}
+
+// forceUDPVerdict ends an interval of a UDP socket's window in which every request waited
+// wait, and puts the next interval's start in the future: admit's own samples end no interval
+// during the test, so its verdict stands.
+func forceUDPVerdict(o *overload, q *transport.Window, wait time.Duration) {
+	start := time.Now().Add(time.Hour).UnixNano()
+	q.Init(time.Unix(0, start-int64(o.cfg.Interval)))
+	for i := 0; i < 10; i++ {
+		q.Observe(wait, start-int64(o.cfg.Interval)+int64(i), o.cfg.Interval, o.cfg.QueueDelay)
+	}
+	q.Observe(wait, start, o.cfg.Interval, o.cfg.QueueDelay)
 }
 
 func TestAdmit(t *testing.T) {
@@ -60,17 +79,22 @@ func TestAdmit(t *testing.T) {
 		// Stream admission follows the scheduler share alone, not the UDP window.
 		{"tcp, udp overloaded, no share", false, true, transport.TCP, time.Second, 0, false},
 	}
+	sock := udpSocket(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o, m := testOverload(t, OverloadConfig{Disabled: tc.disabled, QueueDelay: testTarget, Interval: testInterval})
+			forceUDPVerdict(o, sock.Queue(), 0)
 			if tc.overloaded {
-				forceUDPVerdict(o, 2*testTarget)
-				if !o.udp.Overloaded() {
+				forceUDPVerdict(o, sock.Queue(), 2*testTarget)
+				if !sock.Queue().Overloaded() {
 					t.Fatal("setup: the UDP window is not overloaded")
 				}
 			}
 			o.share.Store(tc.share)
 			src := &transport.Source{Proto: tc.proto, Arrived: time.Now().Add(-tc.waited)}
+			if tc.proto == transport.UDP {
+				src.Socket = sock
+			}
 			err := o.admit(src)
 			if (err != nil) != tc.shed {
 				t.Fatalf("admit = %v, want shed %v", err, tc.shed)
@@ -92,12 +116,13 @@ func TestAdmit(t *testing.T) {
 // waited a little too long once (a GC pause), was refused although nothing queued.
 func TestAdmitAfterIdle(t *testing.T) {
 	o, _ := testOverload(t, OverloadConfig{QueueDelay: testTarget, Interval: testInterval})
-	o.udp.Init(time.Now().Add(-10 * testInterval))
-	src := &transport.Source{Proto: transport.UDP, Arrived: time.Now().Add(-3 * testTarget / 2)}
+	sock := udpSocket(t)
+	sock.Queue().Init(time.Now().Add(-10 * testInterval))
+	src := &transport.Source{Proto: transport.UDP, Socket: sock, Arrived: time.Now().Add(-3 * testTarget / 2)}
 	if err := o.admit(src); err != nil {
 		t.Fatalf("the first request after an idle spell was refused: %v", err)
 	}
-	if o.udp.Overloaded() {
+	if sock.Queue().Overloaded() {
 		t.Fatal("one request switched admission off")
 	}
 }
@@ -129,12 +154,12 @@ func TestOverloadChangedGauge(t *testing.T) {
 		_ = m.overloaded.Write(&d)
 		return d.GetGauge().GetValue()
 	}
-	forceUDPVerdict(o, 2*testTarget)
+	o.udp.Store(true)
 	o.changed()
 	if gauge() != 1 {
 		t.Fatalf("gauge %v after overload", gauge())
 	}
-	forceUDPVerdict(o, 0)
+	o.udp.Store(false)
 	o.share.Store(100_000)
 	o.changed()
 	if gauge() != 1 {

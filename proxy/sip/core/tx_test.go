@@ -197,6 +197,7 @@ func TestAdmissionSparesDialogs(t *testing.T) {
 		{"draining, within a dialog", drain, true, false},
 		{"overloaded, new dialog", overloadUDP, false, true},
 		{"overloaded, within a dialog", overloadUDP, true, false},
+		{"the other side's socket overloaded, new dialog", overloadOtherSide, false, false},
 		{"neither", func(*rig) {}, false, false},
 	}
 	for _, tc := range tests {
@@ -227,7 +228,11 @@ func drain(r *rig) {
 	r.c.Drain(ctx)
 }
 
-func overloadUDP(r *rig) { forceUDPVerdict(r.c.over, 2*testTarget) }
+func overloadUDP(r *rig) { forceUDPVerdict(r.c.over, r.ext.Queue(), 2*testTarget) }
+
+// overloadOtherSide overloads the internal side's socket only: the request comes on the
+// external one.
+func overloadOtherSide(r *rig) { forceUDPVerdict(r.c.over, r.int.Queue(), 2*testTarget) }
 
 // Drain waits for the transactions in flight; those still pending when its time is up are
 // cancelled downstream and answered 503 upstream.

@@ -13,6 +13,7 @@ type metrics struct {
 	parseErrors *prometheus.CounterVec
 	handshakes  *prometheus.CounterVec
 	partial     prometheus.Gauge
+	udpDrops    [2]prometheus.Counter // by side
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -38,12 +39,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Bytes held for messages not yet received whole, all connections together.",
 		}),
 	}
+	drops := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: telemetry.MetricSIPUDPDrops,
+		Help: "Datagrams the kernel dropped because a UDP socket's receive buffer was full, by side: requests and responses lost before the proxy saw them (their senders retransmit); the proxy is far behind, or stopped reading.",
+	}, []string{telemetry.LabelSide})
 	for s := Internal; s <= External; s++ {
 		for p := UDP; p <= TLS; p++ {
 			m.conns[s][p] = m.connsVec.WithLabelValues(s.String(), p.String())
 		}
+		m.udpDrops[s] = drops.WithLabelValues(s.String())
 	}
-	return m, telemetry.Register(reg, m.connsVec, m.refused, m.parseErrors, m.handshakes, m.partial)
+	return m, telemetry.Register(reg, m.connsVec, m.refused, m.parseErrors, m.handshakes, m.partial, drops)
 }
 
 // HandshakeFailed counts a failed TLS handshake; the identity checks of package identity call

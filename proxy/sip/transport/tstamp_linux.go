@@ -10,8 +10,11 @@ import (
 	"unsafe"
 )
 
-// oobSize holds one SCM_TIMESTAMPNS control message.
-var oobSize = syscall.CmsgSpace(int(unsafe.Sizeof(syscall.Timespec{})))
+// oobSize holds one SCM_TIMESTAMPNS control message and one SO_RXQ_OVFL.
+var oobSize = syscall.CmsgSpace(int(unsafe.Sizeof(syscall.Timespec{}))) + syscall.CmsgSpace(4)
+
+// soRxqOvfl is SO_RXQ_OVFL, which package syscall does not name.
+const soRxqOvfl = 0x28
 
 // enableTimestamps asks the kernel to stamp each datagram with its receive time, so the
 // overload control sees how long a request waited in the socket buffer, not only in the
@@ -28,22 +31,60 @@ func enableTimestamps(c *net.UDPConn) bool {
 	return ok
 }
 
+// enableDropCount asks the kernel to attach, to each datagram, the count of datagrams the socket
+// dropped so far because its receive buffer was full: requests and responses lost before the
+// proxy saw them, which no other counter shows.
+func enableDropCount(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	_ = rc.Control(func(fd uintptr) {
+		ok = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soRxqOvfl, 1) == nil
+	})
+	return ok
+}
+
+// rxDrops reads the SO_RXQ_OVFL count from a control message buffer without allocating. The
+// kernel attaches it only once the socket dropped something.
+func rxDrops(oob []byte) (uint32, bool) {
+	d, ok := cmsgData(oob, soRxqOvfl, 4)
+	if !ok {
+		return 0, false
+	}
+	return binary.NativeEndian.Uint32(d), true
+}
+
 // rxTimestamp reads SCM_TIMESTAMPNS from a control message buffer without allocating.
 func rxTimestamp(oob []byte) (time.Time, bool) {
+	d, ok := cmsgData(oob, syscall.SCM_TIMESTAMPNS, 16)
+	if !ok {
+		return time.Time{}, false
+	}
+	sec := int64(binary.NativeEndian.Uint64(d[0:8]))
+	nsec := int64(binary.NativeEndian.Uint64(d[8:16]))
+	return time.Unix(sec, nsec), true
+}
+
+// cmsgData returns the data of the first SOL_SOCKET control message of type typ holding at
+// least size bytes; a malformed buffer yields nothing.
+func cmsgData(oob []byte, typ int32, size int) ([]byte, bool) {
 	const hdr = syscall.SizeofCmsghdr
 	for len(oob) >= hdr {
 		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		l := int(h.Len)
 		if l < hdr || l > len(oob) {
-			return time.Time{}, false
+			return nil, false
 		}
-		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_TIMESTAMPNS && l-hdr >= 16 {
-			d := oob[syscall.CmsgLen(0):]
-			sec := int64(binary.NativeEndian.Uint64(d[0:8]))
-			nsec := int64(binary.NativeEndian.Uint64(d[8:16]))
-			return time.Unix(sec, nsec), true
+		if h.Level == syscall.SOL_SOCKET && h.Type == typ && l-hdr >= size {
+			return oob[syscall.CmsgLen(0) : syscall.CmsgLen(0)+size], true
 		}
-		oob = oob[syscall.CmsgSpace(l-hdr):]
+		next := syscall.CmsgSpace(l - hdr)
+		if next > len(oob) {
+			return nil, false
+		}
+		oob = oob[next:]
 	}
-	return time.Time{}, false
+	return nil, false
 }

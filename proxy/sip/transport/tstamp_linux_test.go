@@ -101,3 +101,33 @@ func TestRxTimestampFromKernel(t *testing.T) {
 		t.Fatalf("arrival %v: sent at %v, read from %v", arrived, sent, read)
 	}
 }
+
+// The drop count rides beside the receive time in the same control buffer; either is found
+// whatever the order, and a missing count is not read as zero drops.
+func TestRxDrops(t *testing.T) {
+	ts := cmsg(syscall.SOL_SOCKET, syscall.SCM_TIMESTAMPNS, timespec(1, 2))
+	count := make([]byte, 4)
+	binary.NativeEndian.PutUint32(count, 1234)
+	ovfl := cmsg(syscall.SOL_SOCKET, soRxqOvfl, count)
+	tests := []struct {
+		name string
+		oob  []byte
+		ok   bool
+	}{
+		{"after the time", append(append([]byte(nil), ts...), ovfl...), true},
+		{"before the time", append(append([]byte(nil), ovfl...), ts...), true},
+		{"only the time", ts, false},
+		{"truncated", ovfl[:syscall.CmsgLen(2)], false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n, ok := rxDrops(tc.oob)
+			if ok != tc.ok || (ok && n != 1234) {
+				t.Fatalf("rxDrops = %d, %v; want 1234, %v", n, ok, tc.ok)
+			}
+			if _, ok := rxTimestamp(tc.oob); ok != (len(tc.oob) > len(ovfl)) {
+				t.Fatalf("the time beside the count: found %v", ok)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +37,13 @@ type UDPSocket struct {
 	once      sync.Once
 	raw       syscall.RawConn
 	localHost string
+
+	// queue judges the waits of the socket's new requests (see Window): admission control's
+	// view of this socket's receive queue.
+	queue Window
+	// counted: the kernel reports the socket's drops; drops is its count as last reported.
+	counted bool
+	drops   atomic.Uint32
 }
 
 // datagram is one slot of a batched read: buf and oob are the caller's; n, nn and from are
@@ -52,7 +60,6 @@ func (t *Transport) listenUDP(side Side, addr string) (*UDPSocket, error) {
 		return nil, fmt.Errorf("transport: listen udp://%s: %w", addr, err)
 	}
 	uc := pc.(*net.UDPConn)
-	_ = uc.SetReadBuffer(udpBuffer)
 	_ = uc.SetWriteBuffer(udpBuffer)
 	local := unmapAP(addrPortOf(uc.LocalAddr()))
 	s := &UDPSocket{t: t, side: side, pc: uc, local: local, v6: local.Addr().Is6(), localHost: local.Addr().String()}
@@ -61,6 +68,9 @@ func (t *Transport) listenUDP(side Side, addr string) (*UDPSocket, error) {
 		return nil, fmt.Errorf("transport: listen udp://%s: %w", addr, err)
 	}
 	s.tstamps = enableTimestamps(uc)
+	s.counted = enableDropCount(uc)
+	s.queue.Init(time.Now())
+	_ = uc.SetReadBuffer(udpBuffer)
 	t.mu.Lock()
 	t.sockets = append(t.sockets, s)
 	t.mu.Unlock()
@@ -75,6 +85,29 @@ func (s *UDPSocket) LocalHost() string { return s.localHost }
 
 // Side is the side the socket faces.
 func (s *UDPSocket) Side() Side { return s.side }
+
+// Queue is the socket's standing-queue window (see Window): admission control's view of its
+// receive queue.
+func (s *UDPSocket) Queue() *Window { return &s.queue }
+
+// countDrops takes the kernel's running count of the socket's drops, as a datagram reported
+// it, into the drop counter: several readers see the same count, each delta is counted once.
+func (s *UDPSocket) countDrops(oob []byte) {
+	n, ok := rxDrops(oob)
+	if !ok {
+		return
+	}
+	for {
+		seen := s.drops.Load()
+		if int32(n-seen) <= 0 {
+			return
+		}
+		if s.drops.CompareAndSwap(seen, n) {
+			s.t.m.udpDrops[s.side].Add(float64(n - seen))
+			return
+		}
+	}
+}
 
 // start runs the socket's readers: one per core the process may use, up to four. Their reads
 // take turns on the socket (the runtime serialises reads on one descriptor), but each handles
@@ -103,7 +136,7 @@ func (s *UDPSocket) readLoop() {
 	ds := make([]datagram, udpBatch)
 	for i := range ds {
 		ds[i].buf = make([]byte, 65536)
-		if s.tstamps {
+		if s.tstamps || s.counted {
 			ds[i].oob = make([]byte, oobSize)
 		}
 	}
@@ -135,6 +168,10 @@ func (s *UDPSocket) readLoop() {
 				}
 			}
 			s.t.handle(d.buf[:d.n], true, &m, &src)
+		}
+		if s.counted && n > 0 && ds[n-1].nn > 0 {
+			// The last datagram read carries the newest count.
+			s.countDrops(ds[n-1].oob[:ds[n-1].nn])
 		}
 		batch.Flush()
 	}
