@@ -28,6 +28,7 @@ type Core struct {
 	servers *table[*serverTx]
 	clients *table[*clientTx]
 	retrans *retransCache
+	wheel   *wheel
 	over    *overload
 	health  *health
 
@@ -58,6 +59,7 @@ func New(cfg Config) (*Core, error) {
 		cfg: cfg, tp: cfg.Transport, pol: cfg.Policy, log: cfg.Log, m: m, k: newKeys(),
 		servers: newTable[*serverTx](), clients: newTable[*clientTx](),
 		retrans:      newRetransCache(),
+		wheel:        newWheel(time.Now().UnixNano(), (*serverTx).fire),
 		branchPrefix: newBranchPrefix(),
 	}
 	c.localTag = []byte("sf" + c.branchPrefix[len(message.BranchCookie)+2:len(c.branchPrefix)-1] + "t")
@@ -65,6 +67,7 @@ func New(cfg Config) (*Core, error) {
 	c.over = newOverload(cfg.Overload, m, c.log)
 	c.health = newHealth(c, cfg.HealthBackoff)
 	c.goRun(func() { c.retrans.run(c.ctx) })
+	c.goRun(func() { c.wheel.run(c.ctx) })
 	if !cfg.Overload.Disabled {
 		c.goRun(func() { c.over.probe(c.ctx) })
 	}

@@ -55,7 +55,7 @@ type serverTx struct {
 	// nil otherwise (timers, connection callbacks).
 	batch *transport.Batch
 
-	timer     *time.Timer
+	tl        timerLink // its timer, on the core's wheel
 	expireAt  time.Time
 	retransAt time.Time // Timer G: INVITE non-2xx final over UDP until the ACK
 	retransIv time.Duration
@@ -79,6 +79,7 @@ func copyMsg(dst, m *message.Msg) {
 // its own copy before m's buffer is reused, if it still needs one (see serverTx.req).
 func (c *Core) newServerTx(m *message.Msg, src *transport.Source, key uint64, invite bool, lh uint32) *serverTx {
 	stx := &serverTx{c: c, key: key, invite: invite, lh: lh, state: stxProceeding, started: time.Now()}
+	stx.tl.slot = -1
 	stx.req = m
 	stx.up = message.NewUpstream(m, src.Remote)
 	stx.src = *src
@@ -261,9 +262,7 @@ func (stx *serverTx) finish() {
 	if ctx := stx.client; ctx != nil {
 		ctx.remove()
 	}
-	if stx.timer != nil {
-		stx.timer.Stop()
-	}
+	stx.c.wheel.stop(stx)
 }
 
 // acked takes the ACK of a non-2xx final response: Timer G stops. It reports whether the ACK
@@ -313,20 +312,10 @@ func (stx *serverTx) arm() {
 		earlier(ctx.cancelAt)
 	}
 	if next.IsZero() {
-		if stx.timer != nil {
-			stx.timer.Stop()
-		}
+		stx.c.wheel.stop(stx)
 		return
 	}
-	d := time.Until(next)
-	if d < time.Millisecond {
-		d = time.Millisecond
-	}
-	if stx.timer == nil {
-		stx.timer = time.AfterFunc(d, stx.fire)
-	} else {
-		stx.timer.Reset(d)
-	}
+	stx.c.wheel.set(stx, next.UnixNano())
 }
 
 // fire runs what is due.
