@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
@@ -59,7 +58,7 @@ func New(cfg Config) (*Core, error) {
 		cfg: cfg, tp: cfg.Transport, pol: cfg.Policy, log: cfg.Log, m: m, k: newKeys(),
 		servers: newTable[*serverTx](), clients: newTable[*clientTx](),
 		retrans:      newRetransCache(),
-		wheel:        newWheel(time.Now().UnixNano(), (*serverTx).fire),
+		wheel:        newWheel(monoNow(), (*serverTx).fire),
 		branchPrefix: newBranchPrefix(),
 	}
 	c.localTag = []byte("sf" + c.branchPrefix[len(message.BranchCookie)+2:len(c.branchPrefix)-1] + "t")
@@ -472,5 +471,3 @@ func sourceIP(dst netip.Addr) string {
 	srcIPs.Store(dst, a)
 	return a
 }
-
-var _ = time.Now

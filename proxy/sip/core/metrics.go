@@ -92,7 +92,7 @@ func (m *metrics) response(side transport.Side, status int) {
 }
 
 func (m *metrics) observe(stx *serverTx) {
-	m.durations[dir(stx.src.Side)][stx.src.Proto].Observe(time.Since(stx.started).Seconds())
+	m.durations[dir(stx.src.Side)][stx.src.Proto].Observe(time.Duration(monoNow() - stx.started).Seconds())
 }
 
 // logTarget is a logger for a line about a branch: request-scoped (Call-ID, branch) and naming

@@ -48,16 +48,16 @@ type serverTx struct {
 
 	lastResp    []byte // the last response sent upstream, for retransmissions of the request
 	finalStatus int
-	started     time.Time
-	counted     bool // counted in Core.inflight
+	started     int64 // monoNow
+	counted     bool  // counted in Core.inflight
 
 	// batch is the UDP send batch of the goroutine that holds mu while it handles a message;
 	// nil otherwise (timers, connection callbacks).
 	batch *transport.Batch
 
 	tl        timerLink // its timer, on the core's wheel
-	expireAt  time.Time
-	retransAt time.Time // Timer G: INVITE non-2xx final over UDP until the ACK
+	expireAt  int64     // monoNow; 0: unset, as for every time below
+	retransAt int64     // Timer G: INVITE non-2xx final over UDP until the ACK
 	retransIv time.Duration
 }
 
@@ -78,7 +78,7 @@ func copyMsg(dst, m *message.Msg) {
 // newServerTx starts a transaction for m, which it borrows: the caller makes the transaction
 // its own copy before m's buffer is reused, if it still needs one (see serverTx.req).
 func (c *Core) newServerTx(m *message.Msg, src *transport.Source, key uint64, invite bool, lh uint32) *serverTx {
-	stx := &serverTx{c: c, key: key, invite: invite, lh: lh, state: stxProceeding, started: time.Now()}
+	stx := &serverTx{c: c, key: key, invite: invite, lh: lh, state: stxProceeding, started: monoNow()}
 	stx.tl.slot = -1
 	stx.req = m
 	stx.up = message.NewUpstream(m, src.Remote)
@@ -224,7 +224,7 @@ func (stx *serverTx) final(status int) {
 		c.m.inflight.Dec()
 		c.m.observe(stx)
 	}
-	now := time.Now()
+	now := monoNow()
 	switch {
 	case !stx.invite && stx.src.Proto == transport.UDP:
 		// Keep only the response's bytes for Timer J, not the transaction (see retrans.go).
@@ -234,14 +234,14 @@ func (stx *serverTx) final(status int) {
 		stx.finish()
 	case status < 300:
 		stx.state = stxAccepted
-		stx.expireAt = now.Add(linger)
+		stx.expireAt = now + int64(linger)
 		stx.arm()
 	default:
 		stx.state = stxCompleted
-		stx.expireAt = now.Add(linger)
+		stx.expireAt = now + int64(linger)
 		if stx.src.Proto == transport.UDP {
 			stx.retransIv = T1
-			stx.retransAt = now.Add(T1)
+			stx.retransAt = now + int64(T1)
 		}
 		stx.arm()
 	}
@@ -269,9 +269,9 @@ func (stx *serverTx) finish() {
 // belonged here.
 func (stx *serverTx) acked() bool {
 	if stx.state == stxCompleted && stx.invite {
-		stx.retransAt = time.Time{}
+		stx.retransAt = 0
 		// RFC 3261 Timer I: keep absorbing ACK retransmissions a little over UDP.
-		stx.expireAt = time.Now().Add(5 * time.Second)
+		stx.expireAt = monoNow() + int64(5*time.Second)
 		stx.arm()
 		return true
 	}
@@ -300,8 +300,8 @@ func (stx *serverTx) cancelRequested() {
 // arm sets the transaction's one timer to its earliest deadline.
 func (stx *serverTx) arm() {
 	next := stx.expireAt
-	earlier := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+	earlier := func(t int64) {
+		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
 	}
@@ -309,13 +309,15 @@ func (stx *serverTx) arm() {
 	if ctx := stx.client; ctx != nil {
 		earlier(ctx.deadline)
 		earlier(ctx.retransAt)
-		earlier(ctx.cancelAt)
+		if ctx.cancel != nil {
+			earlier(ctx.cancel.at)
+		}
 	}
-	if next.IsZero() {
+	if next == 0 {
 		stx.c.wheel.stop(stx)
 		return
 	}
-	stx.c.wheel.set(stx, next.UnixNano())
+	stx.c.wheel.set(stx, next)
 }
 
 // fire runs what is due.
@@ -325,8 +327,8 @@ func (stx *serverTx) fire() {
 	if stx.state == stxDone {
 		return
 	}
-	now := time.Now()
-	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
+	now := monoNow()
+	due := func(t int64) bool { return t != 0 && now >= t }
 	if ctx := stx.client; ctx != nil {
 		ctx.tick(now, due)
 	}
@@ -336,7 +338,7 @@ func (stx *serverTx) fire() {
 	if due(stx.retransAt) && stx.lastResp != nil {
 		_ = stx.src.Socket.WriteTo(stx.lastResp, stx.src.Remote)
 		stx.retransIv = min(2*stx.retransIv, T2)
-		stx.retransAt = now.Add(stx.retransIv)
+		stx.retransAt = now + int64(stx.retransIv)
 	}
 	if due(stx.expireAt) {
 		stx.finish()
@@ -359,7 +361,6 @@ type clientTx struct {
 	c      *Core
 	stx    *serverTx
 	key    uint64
-	branch []byte
 	target Target
 	out    []byte
 	conn   *transport.Conn
@@ -367,18 +368,22 @@ type clientTx struct {
 	link   transport.Link
 	state  ctxState
 
-	sentAt    time.Time
-	deadline  time.Time
-	retransAt time.Time
+	deadline  int64 // monoNow
+	retransAt int64
 	retransIv time.Duration
 
-	cancelOut   []byte
-	cancelKey   uint64
-	cancelAt    time.Time
-	cancelIv    time.Duration
-	cancelDone  bool
-	wantCancel  bool // CANCEL asked for before any provisional response: sent on the first
-	lingerUntil time.Time
+	// cancel is the branch's CANCEL once sent: few branches ever have one.
+	cancel      *branchCancel
+	wantCancel  bool  // CANCEL asked for before any provisional response: sent on the first
+	lingerUntil int64 // monoNow
+}
+
+type branchCancel struct {
+	out  []byte
+	key  uint64
+	at   int64 // monoNow: its next retransmission over UDP
+	iv   time.Duration
+	done bool // answered
 }
 
 var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -388,8 +393,10 @@ func (stx *serverTx) newClient(t *Target) bool {
 	c := stx.c
 	ctx := &clientTx{c: c, stx: stx, target: *t}
 	ctx.link.W = ctx
-	ctx.branch = c.appendBranch(make([]byte, 0, 48), stx.lh)
-	ctx.key = c.clientKey(ctx.branch, false)
+	// The branch lives on in the request's Via (out): a CANCEL takes it from there.
+	var bb [64]byte
+	branch := c.appendBranch(bb[:0], stx.lh)
+	ctx.key = c.clientKey(branch, false)
 	if t.Proto == transport.UDP {
 		sock, err := c.tp.SocketFor(t.Side, t.Addr)
 		if err != nil {
@@ -401,16 +408,15 @@ func (stx *serverTx) newClient(t *Target) bool {
 	// Built in a scratch buffer and kept at its exact size: a transaction holds it until its
 	// final response, and thousands are live at once.
 	sp := scratch.Get().(*[]byte)
-	*sp = c.appendRequest((*sp)[:0], stx.req, &stx.src, stx.verdict, t, ctx.branch, ctx.sock)
+	*sp = c.appendRequest((*sp)[:0], stx.req, &stx.src, stx.verdict, t, branch, ctx.sock)
 	ctx.out = append(make([]byte, 0, len(*sp)), *sp...)
 	if cap(*sp) <= 64<<10 {
 		scratch.Put(sp)
 	}
 	c.clients.putNew(ctx.key, ctx)
 	stx.client = ctx
-	now := time.Now()
-	ctx.sentAt = now
-	ctx.deadline = now.Add(c.cfg.HopTimeout)
+	now := monoNow()
+	ctx.deadline = now + int64(c.cfg.HopTimeout)
 	switch t.Proto {
 	case transport.UDP:
 		if err := ctx.sock.Send(ctx.out, t.Addr, stx.batch); err != nil {
@@ -420,7 +426,7 @@ func (stx *serverTx) newClient(t *Target) bool {
 			return false
 		}
 		ctx.retransIv = T1
-		ctx.retransAt = now.Add(T1)
+		ctx.retransAt = now + int64(T1)
 	default:
 		conn, err := c.tp.Dial(t.Side, t.Proto, t.Addr, t.Name, laneOf(stx.req))
 		if err != nil {
@@ -563,15 +569,16 @@ func (ctx *clientTx) remove() {
 	}
 	ctx.state = ctxDead
 	ctx.c.clients.del(ctx.key, ctx)
-	if ctx.cancelKey != 0 {
-		ctx.c.clients.del(ctx.cancelKey, ctx)
+	if ctx.cancel != nil {
+		ctx.c.clients.del(ctx.cancel.key, ctx)
+		ctx.cancel.at = 0
 	}
 	transport.Unlink(&ctx.link)
-	ctx.deadline, ctx.retransAt, ctx.cancelAt = time.Time{}, time.Time{}, time.Time{}
+	ctx.deadline, ctx.retransAt = 0, 0
 }
 
 // tick runs the branch's due timers.
-func (ctx *clientTx) tick(now time.Time, due func(time.Time) bool) {
+func (ctx *clientTx) tick(now int64, due func(int64) bool) {
 	stx := ctx.stx
 	if due(ctx.retransAt) && ctx.sock != nil && ctx.state != ctxDead {
 		_ = ctx.sock.WriteTo(ctx.out, ctx.target.Addr)
@@ -580,12 +587,12 @@ func (ctx *clientTx) tick(now time.Time, due func(time.Time) bool) {
 		} else {
 			ctx.retransIv = min(2*ctx.retransIv, T2)
 		}
-		ctx.retransAt = now.Add(ctx.retransIv)
+		ctx.retransAt = now + int64(ctx.retransIv)
 	}
-	if due(ctx.cancelAt) && ctx.sock != nil && !ctx.cancelDone {
-		_ = ctx.sock.WriteTo(ctx.cancelOut, ctx.target.Addr)
-		ctx.cancelIv = min(2*ctx.cancelIv, T2)
-		ctx.cancelAt = now.Add(ctx.cancelIv)
+	if cl := ctx.cancel; cl != nil && due(cl.at) && ctx.sock != nil && !cl.done {
+		_ = ctx.sock.WriteTo(cl.out, ctx.target.Addr)
+		cl.iv = min(2*cl.iv, T2)
+		cl.at = now + int64(cl.iv)
 	}
 	if due(ctx.lingerUntil) && ctx.state == ctxCompleted {
 		ctx.remove()
@@ -599,17 +606,17 @@ func (ctx *clientTx) tick(now time.Time, due func(time.Time) bool) {
 		ctx.failed("timeout", errTimeout)
 	case ctx.state == ctxProceeding && stx.invite && stx.cancelled:
 		// The branch never answered its CANCEL: the caller still gets its 487.
-		ctx.deadline = time.Time{}
+		ctx.deadline = 0
 		stx.respondFinalLocal(487, "Request Terminated", nil)
 	case ctx.state == ctxProceeding && stx.invite:
 		// Timer C: the callee rang too long. Cancel the branch and tell the caller.
-		ctx.deadline = time.Time{}
+		ctx.deadline = 0
 		ctx.cancelBranch()
 		stx.respondFinalLocal(408, "Request Timeout", nil)
 	case ctx.state == ctxProceeding:
 		ctx.failed("timeout", errTimeout)
 	default:
-		ctx.deadline = time.Time{}
+		ctx.deadline = 0
 	}
 }
 
@@ -626,23 +633,23 @@ func (ctx *clientTx) onResponse(m *message.Msg) {
 		return
 	}
 	if status < 200 {
-		ctx.retransAt = time.Time{}
+		ctx.retransAt = 0
 		if ctx.state == ctxCalling {
 			ctx.state = ctxProceeding
 			if stx.invite {
-				ctx.deadline = time.Now().Add(ctx.c.cfg.InviteTimeout)
+				ctx.deadline = monoNow() + int64(ctx.c.cfg.InviteTimeout)
 			} else {
 				// RFC 3261 17.1.2.2: a non-INVITE branch keeps retransmitting at T2.
 				if ctx.sock != nil {
 					ctx.retransIv = T2
-					ctx.retransAt = time.Now().Add(T2)
+					ctx.retransAt = monoNow() + int64(T2)
 				}
 			}
 			if ctx.wantCancel {
 				ctx.sendCancel()
 			}
 		} else if stx.invite && !stx.cancelled {
-			ctx.deadline = time.Now().Add(ctx.c.cfg.InviteTimeout)
+			ctx.deadline = monoNow() + int64(ctx.c.cfg.InviteTimeout)
 		}
 		if status > 100 {
 			stx.relay(m) // 100 Trying is hop by hop (RFC 3261 16.7 step 3)
@@ -652,7 +659,7 @@ func (ctx *clientTx) onResponse(m *message.Msg) {
 	}
 	// A final response.
 	ctx.state = ctxCompleted
-	ctx.deadline, ctx.retransAt = time.Time{}, time.Time{}
+	ctx.deadline, ctx.retransAt = 0, 0
 	ctx.c.health.succeeded(&ctx.target)
 	if stx.invite && status >= 300 {
 		ctx.ackNon2xx(m)
@@ -667,7 +674,7 @@ func (ctx *clientTx) onResponse(m *message.Msg) {
 	case stx.invite:
 		// Keep the branch to pass 2xx retransmissions on, or to re-ACK retransmitted
 		// non-2xx finals over UDP (Timer M / Timer D).
-		ctx.lingerUntil = time.Now().Add(linger)
+		ctx.lingerUntil = monoNow() + int64(linger)
 		stx.arm()
 	default:
 		ctx.remove()
@@ -713,7 +720,7 @@ func (ctx *clientTx) cancelBranch() {
 	if ctx.state == ctxCalling {
 		ctx.wantCancel = true
 		// No provisional yet: waiting longer than a hop timeout for one is pointless.
-		if d := time.Now().Add(ctx.c.cfg.HopTimeout); ctx.deadline.IsZero() || d.Before(ctx.deadline) {
+		if d := monoNow() + int64(ctx.c.cfg.HopTimeout); ctx.deadline == 0 || d < ctx.deadline {
 			ctx.deadline = d
 		}
 		ctx.stx.arm()
@@ -721,30 +728,32 @@ func (ctx *clientTx) cancelBranch() {
 }
 
 func (ctx *clientTx) sendCancel() {
-	if ctx.cancelOut != nil {
+	if ctx.cancel != nil {
 		return
 	}
 	var inv message.Msg
 	if err := message.Parse(&inv, ctx.out, false, message.Limits{}); err != nil {
 		return
 	}
-	ctx.cancelOut = appendCancel(nil, &inv)
-	ctx.cancelKey = ctx.c.clientKey(ctx.branch, true)
-	ctx.c.clients.putNew(ctx.cancelKey, ctx)
-	ctx.sendRaw(ctx.cancelOut)
+	cl := &branchCancel{out: appendCancel(nil, &inv), key: ctx.c.clientKey(inv.Bytes(inv.TopVia.Branch), true)}
+	ctx.cancel = cl
+	ctx.c.clients.putNew(cl.key, ctx)
+	ctx.sendRaw(cl.out)
 	if ctx.sock != nil {
-		ctx.cancelIv = T1
-		ctx.cancelAt = time.Now().Add(T1)
+		cl.iv = T1
+		cl.at = monoNow() + int64(T1)
 	}
 	// The 487 is due soon; if it never comes, the caller still gets one.
-	ctx.deadline = time.Now().Add(ctx.c.cfg.HopTimeout)
+	ctx.deadline = monoNow() + int64(ctx.c.cfg.HopTimeout)
 	ctx.stx.arm()
 }
 
 // cancelAnswered takes the answer to the branch's CANCEL.
 func (ctx *clientTx) cancelAnswered() {
-	ctx.cancelDone = true
-	ctx.cancelAt = time.Time{}
+	if ctx.cancel != nil {
+		ctx.cancel.done = true
+		ctx.cancel.at = 0
+	}
 }
 
 // sendRaw sends bytes of the branch (an ACK, a CANCEL) the way its request went.

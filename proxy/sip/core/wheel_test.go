@@ -136,8 +136,8 @@ func TestWheelAfterIdle(t *testing.T) {
 // On its own goroutine the wheel fires a timer about on time, rests while no timer is set, and
 // wakes for the next one.
 func TestWheelRuns(t *testing.T) {
-	fired := make(chan time.Time, 2)
-	w := newWheel(time.Now().UnixNano(), func(*serverTx) { fired <- time.Now() })
+	fired := make(chan int64, 2)
+	w := newWheel(monoNow(), func(*serverTx) { fired <- monoNow() })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.run(ctx); close(done) }()
@@ -145,14 +145,14 @@ func TestWheelRuns(t *testing.T) {
 	for i := range 2 {
 		stx := &serverTx{key: uint64(i)}
 		stx.tl.slot = -1
-		at := time.Now().Add(30 * time.Millisecond)
-		w.set(stx, at.UnixNano())
+		at := monoNow() + int64(30*time.Millisecond)
+		w.set(stx, at)
 		select {
 		case got := <-fired:
-			if got.Before(at) {
-				t.Fatalf("timer %d fired %v early", i, at.Sub(got))
+			if got < at {
+				t.Fatalf("timer %d fired %v early", i, time.Duration(at-got))
 			}
-			if late := got.Sub(at); late > time.Second {
+			if late := time.Duration(got - at); late > time.Second {
 				t.Fatalf("timer %d fired %v late", i, late)
 			}
 		case <-time.After(3 * time.Second):
