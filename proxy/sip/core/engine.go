@@ -379,7 +379,7 @@ func (c *Core) forwardStateless(m *message.Msg, src *transport.Source, v *Verdic
 					}
 				}
 			}
-			if conn.Send(out) == nil {
+			if conn.Send(out, src.Batch) == nil {
 				return
 			}
 		}

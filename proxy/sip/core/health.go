@@ -158,7 +158,7 @@ func (h *health) sendProbe(k hopKey, st *hopState) {
 		}
 		p.conn = conn
 		out = sipgoadapter.Options(t.Addr, t.Proto.String(), viaHost, 0, branch, string(c.localTag))
-		if conn.Send(out) != nil {
+		if conn.Send(out, nil) != nil {
 			p.finish(false)
 		}
 	}

@@ -195,7 +195,7 @@ func (stx *serverTx) sendUpstream(out []byte, status int) {
 	c := stx.c
 	var err error
 	if stx.src.Conn != nil {
-		err = stx.src.Conn.Send(out)
+		err = stx.src.Conn.Send(out, stx.batch)
 	} else {
 		err = stx.src.Socket.Send(out, stx.src.Remote, stx.batch)
 	}
@@ -469,7 +469,7 @@ func (ctx *clientTx) sendNow() error {
 	} else if ctx.target.Proto == transport.TLS {
 		return errors.New("TLS connection without a peer certificate")
 	}
-	return ctx.conn.Send(ctx.out)
+	return ctx.conn.Send(ctx.out, ctx.stx.batch)
 }
 
 // ConnOpened runs when the connection the branch waited for is up.
@@ -763,7 +763,7 @@ func (ctx *clientTx) sendRaw(b []byte) {
 		return
 	}
 	if ctx.conn != nil {
-		_ = ctx.conn.Send(b)
+		_ = ctx.conn.Send(b, ctx.stx.batch)
 	}
 }
 

@@ -2,15 +2,18 @@ package transport
 
 import "net/netip"
 
-// Batch collects the UDP datagrams a reading goroutine sends while it handles what one read
-// returned, and sends them with one sendmmsg per socket when it is done: under load the cost of
-// a send system call is shared by many messages, as recvmmsg shares the cost of a read. Idle, a
-// batch holds one datagram and costs what a plain send does. A Batch belongs to one goroutine.
+// Batch collects what a reading goroutine sends while it handles what one read returned, and
+// sends it when it is done: UDP datagrams with one sendmmsg per socket, and on each stream all
+// of it in one write (see Conn.Send). Under load the cost of a send system call is shared by
+// many messages, as recvmmsg shares the cost of a read. Idle, a batch holds one message and
+// costs what a plain send does. A Batch belongs to one goroutine; its buffers are made on first
+// use, as most stream readers never send a datagram.
 type Batch struct {
 	arena   []byte
 	entries []batchEntry
 	rest    []batchEntry
 	io      *mmsg
+	conns   []*Conn // connections whose writer waits for Flush
 }
 
 type batchEntry struct {
@@ -20,10 +23,14 @@ type batchEntry struct {
 }
 
 // NewBatch returns an empty batch.
-func NewBatch() *Batch { return &Batch{arena: make([]byte, 0, 64<<10), io: newMmsg(udpBatch)} }
+func NewBatch() *Batch { return &Batch{} }
 
 // Send queues b (copied) for to, from sock.
 func (bt *Batch) Send(sock *UDPSocket, b []byte, to netip.AddrPort) {
+	if bt.arena == nil {
+		bt.arena = make([]byte, 0, 64<<10)
+		bt.io = newMmsg(udpBatch)
+	}
 	off := len(bt.arena)
 	bt.arena = append(bt.arena, b...)
 	bt.entries = append(bt.entries, batchEntry{sock: sock, to: to, off: off, len: len(b)})
@@ -32,9 +39,14 @@ func (bt *Batch) Send(sock *UDPSocket, b []byte, to netip.AddrPort) {
 // Len is the number of datagrams queued.
 func (bt *Batch) Len() int { return len(bt.entries) }
 
-// Flush sends what is queued, one sendmmsg per socket (and per udpBatch datagrams), and
-// empties the batch.
+// Flush sends what is queued, one sendmmsg per socket (and per udpBatch datagrams), starts
+// the writers of the connections it held back, and empties the batch.
 func (bt *Batch) Flush() {
+	for i, c := range bt.conns {
+		c.release()
+		bt.conns[i] = nil
+	}
+	bt.conns = bt.conns[:0]
 	for len(bt.entries) > 0 {
 		// The first entry's socket: its datagrams to the front, the others kept for the
 		// next round, in order.
@@ -58,6 +70,9 @@ func (bt *Batch) Flush() {
 			mine = mine[n:]
 		}
 		bt.entries = append(bt.entries[:0], bt.rest...)
+	}
+	if bt.arena == nil {
+		return
 	}
 	if cap(bt.arena) > 1<<20 {
 		bt.arena = make([]byte, 0, 64<<10)

@@ -58,6 +58,8 @@ type Conn struct {
 	err     error
 	waiters Link // sentinel of the list of Links waiting on this connection
 	writing bool // a writer goroutine runs; it ends when the queue is empty
+	// held: a reading goroutine's batch holds the writer back until its Flush (see Send).
+	held    bool
 	closed  chan struct{}
 	partial int64
 
@@ -147,8 +149,11 @@ func (c *Conn) Attach(w *Link) (open bool, err error) {
 }
 
 // Send queues b to be written; it never blocks on the network. Bytes sent while the connection
-// is being dialled go out once it is up.
-func (c *Conn) Send(b []byte) error {
+// is being dialled go out once it is up. With a batch (the reading goroutine's), the writer
+// starts at the batch's Flush, once everything that one read brought is handled, so all that
+// handling sent on this connection goes out in one write: a writer started at once would run
+// on another core and write each message with a system call of its own.
+func (c *Conn) Send(b []byte, batch *Batch) error {
 	c.mu.Lock()
 	if c.state == connClosed {
 		err := c.err
@@ -164,7 +169,30 @@ func (c *Conn) Send(b []byte) error {
 		return ErrWriteQueue
 	}
 	c.out = append(c.out, b...)
-	spawn := c.state == connOpen && !c.writing
+	spawn := false
+	switch {
+	case c.state != connOpen || c.writing:
+		// Dialling (start spawns the writer), or a writer runs and will take it.
+	case batch != nil:
+		if !c.held {
+			c.held = true
+			batch.conns = append(batch.conns, c)
+		}
+	default:
+		c.writing, spawn = true, true
+	}
+	c.mu.Unlock()
+	if spawn {
+		c.t.goRun(c.writeLoop)
+	}
+	return nil
+}
+
+// release starts the writer for what a batch held back (see Send), at the batch's Flush.
+func (c *Conn) release() {
+	c.mu.Lock()
+	c.held = false
+	spawn := c.state == connOpen && !c.writing && len(c.out) > 0
 	if spawn {
 		c.writing = true
 	}
@@ -172,7 +200,6 @@ func (c *Conn) Send(b []byte) error {
 	if spawn {
 		c.t.goRun(c.writeLoop)
 	}
-	return nil
 }
 
 // Unlink detaches w from the connection it is attached to, if any.
@@ -388,7 +415,7 @@ func (c *Conn) frameAll(buf []byte, m *message.Msg, src *Source, mlim message.Li
 		if skip > 0 {
 			if skip >= 4 {
 				// RFC 5626 4.4.1: a double CRLF ping gets a single CRLF pong.
-				_ = c.Send([]byte("\r\n"))
+				_ = c.Send([]byte("\r\n"), src.Batch)
 			}
 			used += skip
 			continue
@@ -420,7 +447,7 @@ func (c *Conn) refuseFrame(b []byte, hdrEnd int, ferr error, m *message.Msg, src
 		_ = message.Parse(m, hb, true, message.Limits{MaxHeaders: message.DefaultLimits.MaxHeaders})
 		if m.CanRespond() {
 			out := message.AppendResponse(nil, m, src.Remote, message.Response{Status: status, Reason: reason})
-			_ = c.Send(out)
+			_ = c.Send(out, nil)
 		}
 	}
 	c.t.m.parseErrors.WithLabelValues(c.side.String(), statusLabel(status)).Inc()
@@ -436,6 +463,8 @@ func (c *Conn) fail(reason string, err error) {
 
 func (c *Conn) flushAndClose(err error) {
 	deadline := time.Now().Add(time.Second)
+	// What a batch holds back goes now: a closing read loop flushes its batch only after this.
+	c.release()
 	for time.Now().Before(deadline) {
 		c.mu.Lock()
 		// Written, not just taken: the writer empties the queue before its write, and a
@@ -522,7 +551,7 @@ func reasonPhrase(status int) string {
 // Reply sends b back the way src came: on its connection, or from its socket to its address.
 func (t *Transport) Reply(src *Source, b []byte) error {
 	if src.Conn != nil {
-		return src.Conn.Send(b)
+		return src.Conn.Send(b, src.Batch)
 	}
 	if src.Socket != nil {
 		return src.Socket.Send(b, src.Remote, src.Batch)

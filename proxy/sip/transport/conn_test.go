@@ -163,16 +163,16 @@ func TestSendQueue(t *testing.T) {
 	if ok, _ := tp.track(c, false); !ok {
 		t.Fatal("track")
 	}
-	if err := c.Send([]byte(strings.Repeat("a", 40))); err != nil {
+	if err := c.Send([]byte(strings.Repeat("a", 40)), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Send([]byte(strings.Repeat("b", 30))); !errors.Is(err, ErrWriteQueue) {
+	if err := c.Send([]byte(strings.Repeat("b", 30)), nil); !errors.Is(err, ErrWriteQueue) {
 		t.Fatalf("send past the write queue: %v", err)
 	}
 	if got := refusals(tp, External, telemetry.ReasonWriteQueue); got != 1 {
 		t.Errorf("write queue refusals %v", got)
 	}
-	if err := c.Send([]byte(strings.Repeat("c", 24))); err != nil {
+	if err := c.Send([]byte(strings.Repeat("c", 24)), nil); err != nil {
 		t.Fatalf("a send that fits: %v", err)
 	}
 	a, peer := pipeEnds(t)
@@ -182,15 +182,62 @@ func TestSendQueue(t *testing.T) {
 		t.Fatalf("peer read %q, want %q", got, want)
 	}
 	// Once written, the queue has room again.
-	if err := c.Send([]byte("d")); err != nil {
+	if err := c.Send([]byte("d"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := readN(t, peer, 1); got != "d" {
 		t.Fatalf("peer read %q", got)
 	}
 	c.Close()
-	if err := c.Send([]byte("e")); !errors.Is(err, ErrClosed) {
+	if err := c.Send([]byte("e"), nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("send on a closed connection: %v", err)
+	}
+}
+
+// What a reading goroutine sends on a stream while it handles one read waits for its batch's
+// Flush and then goes out in one write, not one write per message: the peer's end of a pipe
+// gets every byte of a write in one read, and nothing before the Flush. A send without a batch
+// (a timer's) goes at once, and takes what a batch held with it.
+func TestBatchedStreamWrites(t *testing.T) {
+	tp := newTransport(t, newRecorder(), Limits{})
+	c, peer := pipeConn(t, tp, Internal)
+	c.start()
+	t.Cleanup(c.Close)
+	bt := NewBatch()
+	for _, m := range []string{"one;", "two;", "three;"} {
+		if err := c.Send([]byte(m), bt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 1024)
+	_ = peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := peer.Read(buf); err == nil {
+		t.Fatalf("the peer read %q before the batch was flushed", buf[:n])
+	}
+	bt.Flush()
+	_ = peer.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, err := peer.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(buf[:n]); got != "one;two;three;" {
+		t.Fatalf("the first read after the flush got %q: not one write", got)
+	}
+
+	// A batch holds; a send without one comes and takes everything along.
+	if err := c.Send([]byte("held;"), bt); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send([]byte("now;"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := readN(t, peer, len("held;now;")); got != "held;now;" {
+		t.Fatalf("peer read %q", got)
+	}
+	bt.Flush() // nothing left: no second write
+	_ = peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := peer.Read(buf); err == nil {
+		t.Fatalf("the peer read %q after everything was written", buf[:n])
 	}
 }
 
@@ -320,7 +367,7 @@ func TestFlushBeforeClose(t *testing.T) {
 		c, peer := pipeConn(t, tp, External)
 		c.start()
 		const msg = "SIP/2.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
-		if err := c.Send([]byte(msg)); err != nil {
+		if err := c.Send([]byte(msg), nil); err != nil {
 			t.Fatal(err)
 		}
 		got := make(chan string, 1)
