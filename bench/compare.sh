@@ -35,6 +35,7 @@
 #        NICE=-15    priority of proxies and generators (each in a scheduler autogroup of its own)
 #        CHILDREN=4  Kamailio's children and tcp_children; KAM_SHM=4096 KAM_PKG=64 (MiB; see below)
 #        TLS_CONNS=1 TLS connections from the partner UAC (sipp uses one socket for udp and tcp)
+#        PROFILE=1   a CPU profile of sipfed-proxy over the middle third of each of its steps (DIR/cpu.pprof)
 #        OUT=bin/compare (git-ignored): compare.txt (this output), steps.tsv, one directory per step
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,7 @@ REFINE=${REFINE:-1}
 LATENCY=${LATENCY:-1}
 OVERLOAD=${OVERLOAD:-0}
 BUSY=${BUSY:-0}
+PROFILE=${PROFILE:-0}
 QUOTA=${QUOTA:-}
 PROXIES=${PROXIES:-sipfed kamailio}
 NICE=${NICE--15}
@@ -355,6 +357,11 @@ step() {
 	# The UAC runs under a bash that reports its CPU time (times) when it ends.
 	launch "$dir" "$LOAD_CORE" "$NICE" bash -c '"$@" >uac.out 2>uac.log; times >uac.times' uac "${UAC_CMD[@]}"
 	UAC=$LAUNCHED
+	if [ "$PROFILE" = 1 ] && [ "$proxy" = sipfed ]; then
+		# The middle third of the sending window (go tool pprof -top bin/sipfed-proxy DIR/cpu.pprof).
+		(sleep $((secs / 3)); curl -fsS -H "Authorization: Bearer $TOKEN" -o "$dir/cpu.pprof" \
+			"http://$SIPFED_ADMIN/debug/pprof/profile?seconds=$((secs / 3))" || true) &
+	fi
 	sleep "$(awk -v s="$start" -v n="$(date +%s.%N)" -v d="$secs" 'BEGIN{r=s+d-n; print (r > 0 ? r : 0)}')"
 	local p1 u1 l1 lt1 c1 ct1 cs1 end
 	p1=$(ticks "${pids[@]}")
