@@ -59,8 +59,8 @@ type overload struct {
 	cfg OverloadConfig
 	m   *metrics
 	log *slog.Logger
-	// udp is the last verdict of a UDP socket's queue, for the log line and the gauge.
-	udp   atomic.Bool
+	// udp counts the UDP sockets whose queue is overloaded, for the log line and the gauge.
+	udp   atomic.Int64
 	sched transport.Window
 	// warned is when a connection's backlog was last logged (unix ns): one line per
 	// backlogWarnEvery at most, whatever the number of connections.
@@ -91,9 +91,15 @@ func (o *overload) admit(src *transport.Source) error {
 		// partners' requests.
 		wait := now.Sub(src.Arrived)
 		q := src.Socket.Queue()
+		was := q.Overloaded()
 		if ended, least := q.Observe(wait, now.UnixNano(), o.cfg.Interval, o.cfg.QueueDelay); ended {
 			o.m.queueDelay.Set(least.Seconds())
-			o.udp.Store(q.Overloaded())
+			switch is := q.Overloaded(); {
+			case is && !was:
+				o.udp.Add(1)
+			case was && !is:
+				o.udp.Add(-1)
+			}
 			o.changed()
 		}
 		if q.Overloaded() && wait > o.cfg.QueueDelay {
@@ -159,7 +165,7 @@ func (o *overload) probe(ctx context.Context) {
 
 // changed logs and reports a change of state.
 func (o *overload) changed() {
-	on := o.udp.Load() || o.share.Load() > 0
+	on := o.udp.Load() > 0 || o.share.Load() > 0
 	if o.state.Swap(on) == on {
 		return
 	}

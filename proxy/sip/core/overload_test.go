@@ -154,12 +154,12 @@ func TestOverloadChangedGauge(t *testing.T) {
 		_ = m.overloaded.Write(&d)
 		return d.GetGauge().GetValue()
 	}
-	o.udp.Store(true)
+	o.udp.Store(1)
 	o.changed()
 	if gauge() != 1 {
 		t.Fatalf("gauge %v after overload", gauge())
 	}
-	o.udp.Store(false)
+	o.udp.Store(0)
 	o.share.Store(100_000)
 	o.changed()
 	if gauge() != 1 {
@@ -169,5 +169,42 @@ func TestOverloadChangedGauge(t *testing.T) {
 	o.changed()
 	if gauge() != 0 {
 		t.Fatalf("gauge %v after recovery", gauge())
+	}
+}
+
+// Two UDP sockets, one overloaded: the state is on while either is, and the quiet one's
+// intervals ending do not switch it off (the log line would flap with every interval).
+func TestOverloadStateAcrossSockets(t *testing.T) {
+	o, m := testOverload(t, OverloadConfig{QueueDelay: testTarget, Interval: testInterval})
+	busy, quiet := udpSocket(t), udpSocket(t)
+	gauge := func() float64 {
+		var d dto.Metric
+		_ = m.overloaded.Write(&d)
+		return d.GetGauge().GetValue()
+	}
+	// run admits a request on each socket every few milliseconds for d: the busy socket's
+	// waited busyWait, the quiet one's nothing; it reports whether the gauge ever read 0.
+	run := func(d, busyWait time.Duration) (everOff bool) {
+		end := time.Now().Add(d)
+		for time.Now().Before(end) {
+			_ = o.admit(&transport.Source{Proto: transport.UDP, Socket: busy, Arrived: time.Now().Add(-busyWait)})
+			_ = o.admit(&transport.Source{Proto: transport.UDP, Socket: quiet, Arrived: time.Now()})
+			if gauge() == 0 {
+				everOff = true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return everOff
+	}
+	run(2*testInterval+testInterval/2, 2*testTarget)
+	if gauge() != 1 || !busy.Queue().Overloaded() || quiet.Queue().Overloaded() {
+		t.Fatalf("after a standing queue on one socket: gauge %v, busy %v, quiet %v", gauge(), busy.Queue().Overloaded(), quiet.Queue().Overloaded())
+	}
+	if run(3*testInterval, 2*testTarget) {
+		t.Fatal("the state went off while a socket stayed overloaded")
+	}
+	run(2*testInterval+testInterval/2, 0)
+	if gauge() != 0 {
+		t.Fatalf("gauge %v after both sockets drained", gauge())
 	}
 }
