@@ -42,7 +42,7 @@ func (s *sipFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.inviteTimeout, "invite-timeout", core.DefaultInviteTimeout, "cancel an INVITE branch that has rung this long (RFC 3261 Timer C)")
 	fs.IntVar(&s.maxInFlight, "max-in-flight", core.DefaultMaxInFlight, "answer new requests 503 while this many transactions await a final response")
 	fs.BoolVar(&s.overloadControl, "overload-control", true, "refuse new requests with 503 at admission while requests keep waiting longer than the targets below")
-	fs.DurationVar(&s.queueDelay, "overload-queue-delay", core.DefaultQueueDelay, "target wait of a request before its handling (UDP: from the kernel's receive time; TCP and TLS: estimated per connection from the socket's queue)")
+	fs.DurationVar(&s.queueDelay, "overload-queue-delay", core.DefaultQueueDelay, "target wait of a request before its handling (UDP: from the kernel's receive time, per socket; TCP and TLS: estimated per connection from the socket's queue)")
 	fs.DurationVar(&s.schedulingDelay, "overload-scheduling-delay", core.DefaultSchedulingDelay, "target lateness of the scheduler (TCP and TLS)")
 	fs.DurationVar(&s.overloadInterval, "overload-interval", core.DefaultInterval, "window over which the least wait must stay above its target to count as overload; a TCP or TLS connection whose receive queue does not drain for three windows gets a growing share of its new requests refused")
 	fs.DurationVar(&s.nextHopBackoff, "next-hop-backoff", core.DefaultHealthBackoff, "skip a next hop that failed for this long, then probe it with OPTIONS before using it again")

@@ -15,8 +15,9 @@ import (
 // OverloadConfig tunes admission. The proxy is overloaded when requests keep waiting: the
 // least wait seen over a whole interval stays above the target (a standing queue, as CoDel
 // defines it; a single slow moment does not count). UDP requests carry the kernel's receive
-// time, so their wait includes the socket buffer; on a stream the wait is estimated from the
-// socket's receive queue (see transport's backlog), and judged per connection. Besides, the
+// time, so their wait includes the socket buffer, and each socket is judged on its own; on a
+// stream the wait is estimated from the socket's receive queue (see transport's backlog), and
+// judged per connection. Besides, the
 // Go scheduler's lateness is probed: goroutines starved of CPU queue nowhere else.
 //
 // While overloaded, a new request that itself waited longer than the target gets 503 at once
