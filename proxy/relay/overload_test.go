@@ -21,6 +21,10 @@ func TestStreamBacklogSheds503(t *testing.T) {
 	const senders, each = 8, 5000
 	w := newWorld(t, func(w *world, c *Config) {
 		c.Overload = core.OverloadConfig{QueueDelay: 20 * time.Millisecond, Interval: 50 * time.Millisecond}
+		// The queues are under test: with the default bound, the flood could fill it before
+		// any queue formed, and be refused by it alone (TestInFlightBoundSparesQuietConnections
+		// tests the bound).
+		c.MaxInFlight = 1 << 20
 	})
 	edge := rawStreamUAS(t, nil)
 	f := w.fed
@@ -95,6 +99,100 @@ func TestStreamBacklogSheds503(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Past the in-flight bound, a connection flooding the proxy is refused, but a partner's quiet
+// connection beside it still gets its request through: the flood must not take the whole
+// bound. A UDP sender, whom nothing tells apart from the flood, is refused.
+func TestInFlightBoundSparesQuietConnections(t *testing.T) {
+	const bound, flood = 32, 100
+	w := newWorld(t, func(w *world, c *Config) {
+		c.MaxInFlight = bound
+		c.HopTimeout = time.Minute // nothing leaves the bound during the test
+		c.Overload = core.OverloadConfig{Disabled: true}
+	})
+	edge, received := silentStreamEdge(t)
+	f := w.fed
+	f.routes = []api.StaticRoute{route(partnerDomain, edge, api.ProtocolTCP, 1)}
+	w.set(f)
+
+	busy := dialCounted(t, w.internalAddr("tcp"))
+	for i := range flood {
+		busy.send(t, i)
+	}
+	busy.waitAnswers(t, flood-bound)
+	if busy.shed.Load() != flood-bound {
+		t.Fatalf("the flooding connection got %d 503s, want %d", busy.shed.Load(), flood-bound)
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	for received() != bound {
+		if time.Now().After(deadline) {
+			t.Fatalf("the next hop got %d requests, want the %d in flight", received(), bound)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	quiet := dialCounted(t, w.internalAddr("tcp"))
+	quiet.send(t, 1_000_000)
+	deadline = time.Now().Add(5 * time.Second)
+	for received() != bound+1 {
+		if quiet.shed.Load() > 0 {
+			t.Fatal("the quiet connection's request was refused")
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the quiet connection's request never reached the next hop")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	uc, err := net.Dial("udp", w.internalAddr("udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if _, err := uc.Write([]byte(benchMessage("udp", uc.LocalAddr().String(), "alice@"+localDomain, "bob@"+partnerDomain, 2_000_000))); err != nil {
+		t.Fatal(err)
+	}
+	_ = uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 65536)
+	n, err := uc.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer over UDP: %v", err)
+	}
+	if !strings.HasPrefix(string(buf[:n]), "SIP/2.0 503 ") {
+		t.Fatalf("a UDP request past the bound got %q", strings.SplitN(string(buf[:n]), "\r\n", 2)[0])
+	}
+}
+
+// silentStreamEdge is a TCP next hop that reads and never answers; received counts the
+// requests that reached it.
+func silentStreamEdge(t *testing.T) (addr string, received func() int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					// One CSeq line per request (a request line may follow the previous
+					// body on its line).
+					if strings.HasPrefix(sc.Text(), "CSeq: ") {
+						n.Add(1)
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), func() int { return int(n.Load()) }
 }
 
 // countedConn is a raw TCP client that counts the final answers it gets.

@@ -93,6 +93,36 @@ func (c *Core) Close() {
 // InFlight counts the transactions that have no final response yet.
 func (c *Core) InFlight() int64 { return c.inflight.Load() }
 
+// admitInFlight applies the in-flight bound to a new request from src. Past MaxInFlight a
+// request is refused, unless it comes on a connection that has fewer than quietInFlight
+// transactions in flight: one sender flooding the proxy must not take the whole bound from a
+// partner that sends a request now and then. Those go over the bound by an eighth of it at
+// most. UDP has no connection to tell its senders apart by: past the bound, it is refused.
+func (c *Core) admitInFlight(src *transport.Source) bool {
+	connN := int64(-1)
+	if src.Conn != nil {
+		connN = src.Conn.InFlight()
+	}
+	return admitInFlight(c.inflight.Load(), connN, int64(c.cfg.MaxInFlight))
+}
+
+// admitInFlight decides with n transactions in flight in all, connN of them from the request's
+// connection (-1: it came over UDP).
+func admitInFlight(n, connN, bound int64) bool {
+	switch {
+	case n < bound:
+		return true
+	case n >= bound+bound/8 || connN < 0:
+		return false
+	default:
+		return connN < quietInFlight
+	}
+}
+
+// quietInFlight is how many transactions in flight a connection may have and still be
+// admitted past the in-flight bound.
+const quietInFlight = 8
+
 // HandleMessage is the transport's entry point: every message that parsed comes here, inline.
 func (c *Core) HandleMessage(m *message.Msg, src *transport.Source) {
 	if !m.IsRequest {
@@ -199,7 +229,7 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 		c.reject(m, src, 482, "Loop Detected", nil)
 		return
 	}
-	if n := c.inflight.Load(); n >= int64(c.cfg.MaxInFlight) {
+	if !c.admitInFlight(src) {
 		c.m.shed.WithLabelValues(telemetry.ReasonInFlight).Inc()
 		c.reject(m, src, 503, "Service Unavailable", retryAfter)
 		return

@@ -208,3 +208,31 @@ func TestOverloadStateAcrossSockets(t *testing.T) {
 		t.Fatalf("gauge %v after both sockets drained", gauge())
 	}
 }
+
+// Past the in-flight bound, a connection with few transactions in flight is still admitted
+// (up to an eighth over the bound), so a flood on one connection cannot take the whole bound
+// from a quiet partner; UDP senders cannot be told apart and are refused.
+func TestAdmitInFlight(t *testing.T) {
+	const bound = 800
+	tests := []struct {
+		name     string
+		n, connN int64
+		admit    bool
+	}{
+		{"under the bound, udp", bound - 1, -1, true},
+		{"under the bound, busy connection", bound - 1, 5000, true},
+		{"at the bound, udp", bound, -1, false},
+		{"at the bound, busy connection", bound, quietInFlight, false},
+		{"at the bound, quiet connection", bound, quietInFlight - 1, true},
+		{"at the bound, idle connection", bound, 0, true},
+		{"an eighth over, idle connection", bound + bound/8, 0, false},
+		{"just under an eighth over, idle connection", bound + bound/8 - 1, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := admitInFlight(tc.n, tc.connN, bound); got != tc.admit {
+				t.Fatalf("admitInFlight(%d, %d, %d) = %v, want %v", tc.n, tc.connN, bound, got, tc.admit)
+			}
+		})
+	}
+}

@@ -88,6 +88,9 @@ func (c *Core) newServerTx(m *message.Msg, src *transport.Source, key uint64, in
 	}
 	c.inflight.Add(1)
 	c.m.inflight.Inc()
+	if src.Conn != nil {
+		src.Conn.AddInFlight(1)
+	}
 	stx.counted = true
 	return stx
 }
@@ -219,9 +222,7 @@ func (stx *serverTx) final(status int) {
 	c.m.response(stx.src.Side, status)
 	stx.release()
 	if stx.counted {
-		stx.counted = false
-		c.inflight.Add(-1)
-		c.m.inflight.Dec()
+		stx.uncount()
 		c.m.observe(stx)
 	}
 	now := monoNow()
@@ -247,6 +248,16 @@ func (stx *serverTx) final(status int) {
 	}
 }
 
+// uncount takes the transaction out of the in-flight counts.
+func (stx *serverTx) uncount() {
+	stx.counted = false
+	stx.c.inflight.Add(-1)
+	stx.c.m.inflight.Dec()
+	if stx.src.Conn != nil {
+		stx.src.Conn.AddInFlight(-1)
+	}
+}
+
 // finish removes the transaction; its client transaction goes too unless it lingers.
 func (stx *serverTx) finish() {
 	if stx.state == stxDone {
@@ -255,9 +266,7 @@ func (stx *serverTx) finish() {
 	stx.state = stxDone
 	stx.c.servers.del(stx.key, stx)
 	if stx.counted {
-		stx.counted = false
-		stx.c.inflight.Add(-1)
-		stx.c.m.inflight.Dec()
+		stx.uncount()
 	}
 	if ctx := stx.client; ctx != nil {
 		ctx.remove()

@@ -67,11 +67,22 @@ type Conn struct {
 	// whether that wait is a standing queue.
 	bl    backlog
 	queue Window
+
+	// inflight counts the core's transactions from this connection that await a final
+	// response (see Core's admission).
+	inflight atomic.Int64
 }
 
 // Queue is the connection's standing-queue window (see Window): admission control's view of
 // how far behind the proxy is on this connection.
 func (c *Conn) Queue() *Window { return &c.queue }
+
+// InFlight is the count the core keeps of its transactions from this connection awaiting a
+// final response; AddInFlight moves it.
+func (c *Conn) InFlight() int64 { return c.inflight.Load() }
+
+// AddInFlight adds d to InFlight.
+func (c *Conn) AddInFlight(d int64) { c.inflight.Add(d) }
 
 // Waiter is told what becomes of a connection it waits on.
 type Waiter interface {
