@@ -40,7 +40,7 @@ func (s *sipFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&s.topologyHiding, "topology-hiding", true, "hide internal Vias, Record-Route entries, Contacts, Call-IDs and addresses from partners")
 	fs.DurationVar(&s.hopTimeout, "hop-timeout", core.DefaultHopTimeout, "wait this long for a next hop's final response (INVITE: its first provisional) before failing over")
 	fs.DurationVar(&s.inviteTimeout, "invite-timeout", core.DefaultInviteTimeout, "cancel an INVITE branch that has rung this long (RFC 3261 Timer C)")
-	fs.IntVar(&s.maxInFlight, "max-in-flight", core.DefaultMaxInFlight, "answer new requests 503 while this many transactions await a final response")
+	fs.IntVar(&s.maxInFlight, "max-in-flight", core.DefaultMaxInFlight, "answer new requests 503 while this many transactions await a final response (a TCP or TLS connection with fewer than 8 in flight still gets in, up to an eighth over)")
 	fs.BoolVar(&s.overloadControl, "overload-control", true, "refuse new requests with 503 at admission while requests keep waiting longer than the targets below")
 	fs.DurationVar(&s.queueDelay, "overload-queue-delay", core.DefaultQueueDelay, "target wait of a request before its handling (UDP: from the kernel's receive time, per socket; TCP and TLS: estimated per connection from the socket's queue)")
 	fs.DurationVar(&s.schedulingDelay, "overload-scheduling-delay", core.DefaultSchedulingDelay, "target lateness of the scheduler (TCP and TLS)")
