@@ -12,7 +12,7 @@ import (
 )
 
 // health remembers next hops that failed (a transport error or a timeout; a 503 marks
-// nothing). A failed hop is skipped for a back-off period, then probed with OPTIONS, and used
+// nothing, nor does a timeout while the proxy itself is overloaded). A failed hop is skipped for a back-off period, then probed with OPTIONS, and used
 // again only once the probe is answered: a dead first-priority edge costs one hop timeout,
 // not one per request. Back-off doubles while probes go unanswered.
 type health struct {
@@ -89,6 +89,12 @@ func (h *health) known(t *Target) bool {
 // failed there ("": the core's own).
 func (h *health) failed(t *Target, via, reason string) {
 	h.c.m.hopFailures.WithLabelValues(reason).Inc()
+	if reason == reasonTimeout && h.c.over.active() {
+		// The proxy is behind: the answer may be waiting in its own queue. Marking the hop
+		// down would send the next requests elsewhere for the proxy's fault, or, with one
+		// hop, only mislead the operator.
+		return
+	}
 	k := keyOf(t)
 	v, _ := h.hops.LoadOrStore(k, &hopState{target: *t, via: via})
 	st := v.(*hopState)

@@ -345,3 +345,34 @@ func TestResponseFromAnotherPeerDropped(t *testing.T) {
 	forged(hop, transport.External)
 	caller.status(t, 200)
 }
+
+// While the proxy is overloaded, a branch that timed out may have its answer waiting in the
+// proxy's own queue: it fails over, and is counted, but the hop is not marked down. A
+// transport error still marks it.
+func TestTimeoutWhileOverloadedMarksNothing(t *testing.T) {
+	r := newRig(t, Config{HopTimeout: 200 * time.Millisecond, HealthBackoff: time.Minute})
+	r.c.over.udp.Store(1)
+	caller, slow, good := newPeer(t), newPeer(t), newPeer(t)
+	r.pol.forwardTo(slow.target(), good.target())
+
+	r.request(t, caller, message1("o1"))
+	slow.method(t, "MESSAGE") // tried first, answers too late
+	r.answer(t, good, good.method(t, "MESSAGE"), 200, "OK")
+	caller.status(t, 200)
+	st := slow.target()
+	if r.c.health.known(&st) {
+		t.Fatal("a timeout while overloaded marked the hop down")
+	}
+	if got := hopFailures(r.c, "timeout"); got != 1 {
+		t.Fatalf("hop failures{timeout} = %v, want 1", got)
+	}
+
+	dead := Target{Side: transport.Internal, Proto: transport.TCP, Addr: closedPort(t)}
+	r.pol.forwardTo(dead, good.target())
+	r.request(t, caller, message1("o2"))
+	r.answer(t, good, good.method(t, "MESSAGE"), 200, "OK")
+	caller.status(t, 200)
+	if !r.c.health.known(&dead) {
+		t.Fatal("a transport error while overloaded did not mark the hop down")
+	}
+}

@@ -164,9 +164,12 @@ func (o *overload) probe(ctx context.Context) {
 	}
 }
 
+// active reports whether the proxy is overloaded by its own measure (see changed).
+func (o *overload) active() bool { return o.udp.Load() > 0 || o.share.Load() > 0 }
+
 // changed logs and reports a change of state.
 func (o *overload) changed() {
-	on := o.udp.Load() > 0 || o.share.Load() > 0
+	on := o.active()
 	if o.state.Swap(on) == on {
 		return
 	}
