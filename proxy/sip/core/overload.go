@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	mrand "math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,8 +70,19 @@ type overload struct {
 	// share is the fraction (in millionths) of new stream requests refused while the scheduler
 	// is behind.
 	share atomic.Int64
-	state atomic.Bool // for the log line and the gauge
+	state atomic.Bool // for the gauge, and the log lines below
+
+	// The log says when overload begins and when it has been over for overloadQuiet: near its
+	// capacity the proxy goes in and out of overload every interval or two, and a line per
+	// change would bury everything else. The gauge follows every change.
+	logMu     sync.Mutex
+	announced bool      // "overloaded" written, "over" not yet
+	offSince  time.Time // when the state last went off (zero: on)
+	relapses  int       // times it went on again while announced
 }
+
+// overloadQuiet is how long the state must stay off before the log says overload is over.
+const overloadQuiet = 5 * time.Second
 
 func newOverload(cfg OverloadConfig, m *metrics, log *slog.Logger) *overload {
 	o := &overload{cfg: cfg, m: m, log: log}
@@ -148,6 +160,7 @@ func (o *overload) probe(ctx context.Context) {
 			return
 		case due := <-t.C:
 			now := time.Now()
+			o.settle(now)
 			ended, _ := o.sched.Observe(now.Sub(due), now.UnixNano(), o.cfg.Interval, o.cfg.SchedulingDelay)
 			if !ended {
 				continue
@@ -167,19 +180,39 @@ func (o *overload) probe(ctx context.Context) {
 // active reports whether the proxy is overloaded by its own measure (see changed).
 func (o *overload) active() bool { return o.udp.Load() > 0 || o.share.Load() > 0 }
 
-// changed logs and reports a change of state.
+// changed reports a change of state to the gauge and, once per spell of overload, to the log.
 func (o *overload) changed() {
+	o.logMu.Lock()
+	defer o.logMu.Unlock()
 	on := o.active()
 	if o.state.Swap(on) == on {
 		return
 	}
-	if on {
-		o.m.overloaded.Set(1)
-		o.log.Warn("overloaded: answering new requests that waited too long with 503")
-	} else {
+	if !on {
 		o.m.overloaded.Set(0)
-		o.log.Info("overload over: admitting every request again")
+		o.offSince = time.Now()
+		return
 	}
+	o.m.overloaded.Set(1)
+	o.offSince = time.Time{}
+	if o.announced {
+		o.relapses++
+		return
+	}
+	o.announced = true
+	o.log.Warn("overloaded: answering new requests that waited too long with 503")
+}
+
+// settle writes that overload is over once the state has stayed off for overloadQuiet.
+func (o *overload) settle(now time.Time) {
+	o.logMu.Lock()
+	defer o.logMu.Unlock()
+	if !o.announced || o.offSince.IsZero() || now.Sub(o.offSince) < overloadQuiet {
+		return
+	}
+	o.announced = false
+	o.log.Info("overload over: admitting every request again", slog.Int(telemetry.KeyCount, o.relapses))
+	o.relapses = 0
 }
 
 const backlogWarnEvery = 10 * time.Second

@@ -3,6 +3,8 @@ package core
 import (
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,4 +237,62 @@ func TestAdmitInFlight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Near capacity the state goes on and off every interval or two: the log says "overloaded"
+// once, and "over" only once it stayed off for overloadQuiet, with the relapses counted; the
+// gauge follows every change.
+func TestOverloadLogLines(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	o, m := testOverload(t, OverloadConfig{QueueDelay: testTarget, Interval: testInterval})
+	o.log = slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+	lines := func() (on, over int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(buf.String(), "overloaded: "), strings.Count(buf.String(), "overload over")
+	}
+	gauge := func() float64 {
+		var d dto.Metric
+		_ = m.overloaded.Write(&d)
+		return d.GetGauge().GetValue()
+	}
+	for range 5 {
+		o.udp.Store(1)
+		o.changed()
+		if gauge() != 1 {
+			t.Fatal("the gauge missed a change to overloaded")
+		}
+		o.udp.Store(0)
+		o.changed()
+		if gauge() != 0 {
+			t.Fatal("the gauge missed a change back")
+		}
+		o.settle(time.Now())
+	}
+	if on, over := lines(); on != 1 || over != 0 {
+		t.Fatalf("after five short spells: %d overloaded lines, %d over lines; want 1 and 0", on, over)
+	}
+	o.settle(time.Now().Add(overloadQuiet))
+	on, over := lines()
+	if on != 1 || over != 1 || !strings.Contains(buf.String(), "count=4") {
+		t.Fatalf("once quiet: %d overloaded lines, %d over lines, log:\n%s", on, over, buf.String())
+	}
+	o.settle(time.Now().Add(2 * overloadQuiet))
+	o.udp.Store(1)
+	o.changed()
+	if on, over := lines(); on != 2 || over != 1 {
+		t.Fatalf("a new spell: %d overloaded lines, %d over lines; want 2 and 1", on, over)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
