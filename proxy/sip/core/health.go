@@ -12,9 +12,10 @@ import (
 )
 
 // health remembers next hops that failed (a transport error or a timeout; a 503 marks
-// nothing, nor does a timeout while the proxy itself is overloaded). A failed hop is skipped for a back-off period, then probed with OPTIONS, and used
-// again only once the probe is answered: a dead first-priority edge costs one hop timeout,
-// not one per request. Back-off doubles while probes go unanswered.
+// nothing, nor does a timeout while the proxy itself is overloaded). A failed hop is skipped
+// for a back-off period, then probed with OPTIONS, and used again only once the probe is
+// answered: a dead first-priority edge costs one hop timeout, not one per request. Back-off
+// doubles while probes go unanswered.
 type health struct {
 	c       *Core
 	base    time.Duration
