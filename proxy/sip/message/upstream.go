@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 )
 
 // Upstream is what a server transaction keeps of its request to answer it: the Via lines of its
@@ -30,8 +31,16 @@ func NewUpstream(req *Msg, src netip.AddrPort) Upstream {
 			size += int(h.Line.Len)
 		}
 	}
-	// The top Via may grow by received and rport.
-	u.buf = AppendResponseVias(make([]byte, 0, size+64), req, src)
+	// Built in a scratch buffer, then kept at its exact size: thousands of transactions hold
+	// one while they wait for their final responses. The top Via may grow by received and
+	// rport.
+	sp := upstreamScratch.Get().(*[]byte)
+	defer func() {
+		if cap(*sp) <= 64<<10 {
+			upstreamScratch.Put(sp)
+		}
+	}()
+	u.buf = AppendResponseVias(slices.Grow((*sp)[:0], size+64), req, src)
 	u.vias = int32(len(u.buf))
 	b := req.Buf
 	for _, id := range [...]HeaderID{From, To, CallID, CSeq} {
@@ -53,8 +62,12 @@ func NewUpstream(req *Msg, src netip.AddrPort) Upstream {
 		}
 		u.buf = append(u.buf, b[h.Line.Off:h.Line.End()]...)
 	}
+	*sp = u.buf
+	u.buf = slices.Clone(u.buf)
 	return u
 }
+
+var upstreamScratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // Vias are the Via lines of a response (with CRLF).
 func (u *Upstream) Vias() []byte { return u.buf[:u.vias] }
