@@ -90,7 +90,7 @@ func (h *health) known(t *Target) bool {
 // failed there ("": the core's own).
 func (h *health) failed(t *Target, via, reason string) {
 	h.c.m.hopFailures.WithLabelValues(reason).Inc()
-	if reason == reasonTimeout && h.c.over.active() {
+	if reason == telemetry.ReasonTimeout && h.c.over.active() {
 		// The proxy is behind: the answer may be waiting in its own queue. Marking the hop
 		// down would send the next requests elsewhere for the proxy's fault, or, with one
 		// hop, only mislead the operator.

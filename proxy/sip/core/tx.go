@@ -612,7 +612,7 @@ func (ctx *clientTx) tick(now int64, due func(int64) bool) {
 	}
 	switch {
 	case ctx.state == ctxCalling:
-		ctx.failed(reasonTimeout, errTimeout)
+		ctx.failed(telemetry.ReasonTimeout, errTimeout)
 	case ctx.state == ctxProceeding && stx.invite && stx.cancelled:
 		// The branch never answered its CANCEL: the caller still gets its 487.
 		ctx.deadline = 0
@@ -623,16 +623,13 @@ func (ctx *clientTx) tick(now int64, due func(int64) bool) {
 		ctx.cancelBranch()
 		stx.respondFinalLocal(408, "Request Timeout", nil)
 	case ctx.state == ctxProceeding:
-		ctx.failed(reasonTimeout, errTimeout)
+		ctx.failed(telemetry.ReasonTimeout, errTimeout)
 	default:
 		ctx.deadline = 0
 	}
 }
 
 var errTimeout = errors.New("no final response within the hop timeout")
-
-// reasonTimeout is the failure reason of a branch that got no final response in time.
-const reasonTimeout = "timeout"
 
 // onResponse takes a response of this branch (the transaction's lock is held).
 func (ctx *clientTx) onResponse(m *message.Msg) {
