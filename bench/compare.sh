@@ -35,7 +35,8 @@
 #        NICE=-15    priority of proxies and generators (each in a scheduler autogroup of its own)
 #        CHILDREN=4  Kamailio's children and tcp_children; KAM_SHM=4096 KAM_PKG=64 (MiB; see below)
 #        TLS_CONNS=1 TLS connections from the partner UAC (sipp uses one socket for udp and tcp)
-#        PROFILE=1   a CPU profile of sipfed-proxy over the middle third of each of its steps (DIR/cpu.pprof)
+#        PROFILE=1   a CPU profile of sipfed-proxy over the middle third of each of its steps (DIR/cpu.pprof),
+#                    and its 503s, UDP drops and next-hop failures by reason at the step's end (DIR/metrics.txt)
 #        OUT=bin/compare (git-ignored): compare.txt (this output), steps.tsv, one directory per step
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -389,6 +390,10 @@ step() {
 	pr=${pr:-0} pp=${pp:-0}
 	[ "$mr" -gt "$pr" ] && pr=$mr
 	[ "$mp" -gt "$pp" ] && pp=$mp
+	if [ "$PROFILE" = 1 ] && [ "$proxy" = sipfed ]; then
+		curl -fsS -H "Authorization: Bearer $TOKEN" "http://$SIPFED_ADMIN/metrics" 2>/dev/null |
+			grep -E '^sipfed_(sip_shed_total|sip_udp_drops_total|next_hop_failures_total)' >"$dir/metrics.txt" || true
+	fi
 	stop_pid "$UAS"
 	UAS=""
 	stop_pid "$HOG"

@@ -80,12 +80,12 @@ func TestStreamBacklogSheds503(t *testing.T) {
 	// together they are every 503, and the queue's wait is one of them.
 	byReason := map[string]float64{}
 	total := 0.0
-	for _, r := range []string{telemetry.ReasonQueueDelay, telemetry.ReasonSchedulingDelay, telemetry.ReasonInFlight} {
+	for _, r := range []string{telemetry.ReasonQueueDelay, telemetry.ReasonStandingQueue, telemetry.ReasonSchedulingDelay, telemetry.ReasonInFlight} {
 		byReason[r] = w.metric(t, telemetry.MetricSIPShed, "reason="+r)
 		total += byReason[r]
 	}
 	t.Logf("503 by reason: %v", byReason)
-	if byReason[telemetry.ReasonQueueDelay] == 0 || total != float64(shed) {
+	if byReason[telemetry.ReasonQueueDelay]+byReason[telemetry.ReasonStandingQueue] == 0 || total != float64(shed) {
 		t.Errorf("%s by reason %v; the connections got %d 503s", telemetry.MetricSIPShed, byReason, shed)
 	}
 

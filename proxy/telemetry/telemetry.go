@@ -293,6 +293,7 @@ const (
 	ReasonTransport       = "transport"
 	ReasonTimeout         = "timeout"
 	ReasonQueueDelay      = "queue_delay"
+	ReasonStandingQueue   = "standing_queue" // a stream whose receive queue does not drain
 	ReasonSchedulingDelay = "scheduling_delay"
 	ReasonInFlight        = "in_flight"
 	ReasonDraining        = "draining"

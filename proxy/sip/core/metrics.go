@@ -53,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"Requests the proxy answered itself with a final response, by direction and status.",
 			telemetry.LabelDirection, telemetry.LabelStatus),
 		shed: telemetry.NewCounterVec(telemetry.MetricSIPShed,
-			"New requests answered 503 at admission, by reason (queue_delay, scheduling_delay, in_flight, draining).",
+			"New requests answered 503 at admission, by reason (queue_delay: it waited past the target in an overloaded queue; standing_queue: a share of a stream's requests while its receive queue does not drain; scheduling_delay, in_flight, draining).",
 			telemetry.LabelReason),
 		inflight: telemetry.NewGauge(telemetry.MetricSIPInFlight, "Transactions that have no final response yet."),
 		overloaded: telemetry.NewGauge(telemetry.MetricSIPOverload,

@@ -139,7 +139,7 @@ func (o *overload) admit(src *transport.Source) error {
 		s := q.Standing(src.Standing, now.UnixNano(), o.cfg.Interval)
 		if s > 0 && mrand.Int64N(1_000_000) < s {
 			o.warnBacklog(src, now)
-			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
+			o.m.shed.WithLabelValues(telemetry.ReasonStandingQueue).Inc()
 			return errShed
 		}
 	}
