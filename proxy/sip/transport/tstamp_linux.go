@@ -4,7 +4,6 @@ package transport
 
 import (
 	"encoding/binary"
-	"net"
 	"syscall"
 	"time"
 	"unsafe"
@@ -19,29 +18,18 @@ const soRxqOvfl = 0x28
 // enableTimestamps asks the kernel to stamp each datagram with its receive time, so the
 // overload control sees how long a request waited in the socket buffer, not only in the
 // process.
-func enableTimestamps(c *net.UDPConn) bool {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return false
-	}
-	ok := false
-	_ = rc.Control(func(fd uintptr) {
-		ok = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1) == nil
-	})
-	return ok
-}
+func enableTimestamps(raw syscall.RawConn) bool { return enableOption(raw, syscall.SO_TIMESTAMPNS) }
 
 // enableDropCount asks the kernel to attach, to each datagram, the count of datagrams the socket
 // dropped so far because its receive buffer was full: requests and responses lost before the
 // proxy saw them, which no other counter shows.
-func enableDropCount(c *net.UDPConn) bool {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return false
-	}
+func enableDropCount(raw syscall.RawConn) bool { return enableOption(raw, soRxqOvfl) }
+
+// enableOption turns a SOL_SOCKET option on.
+func enableOption(raw syscall.RawConn, opt int) bool {
 	ok := false
-	_ = rc.Control(func(fd uintptr) {
-		ok = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soRxqOvfl, 1) == nil
+	_ = raw.Control(func(fd uintptr) {
+		ok = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, 1) == nil
 	})
 	return ok
 }

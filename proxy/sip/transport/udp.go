@@ -67,8 +67,8 @@ func (t *Transport) listenUDP(side Side, addr string) (*UDPSocket, error) {
 		_ = uc.Close()
 		return nil, fmt.Errorf("transport: listen udp://%s: %w", addr, err)
 	}
-	s.tstamps = enableTimestamps(uc)
-	s.counted = enableDropCount(uc)
+	s.tstamps = enableTimestamps(s.raw)
+	s.counted = enableDropCount(s.raw)
 	s.queue.Init(time.Now())
 	_ = uc.SetReadBuffer(udpBuffer)
 	t.mu.Lock()
