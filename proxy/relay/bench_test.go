@@ -273,7 +273,11 @@ func readMessage(br *bufio.Reader, datagram bool) (string, error) {
 }
 
 // rawStreamUAS answers every request on TCP (or TLS when cfg is set) with 200, statelessly.
-func rawStreamUAS(b testing.TB, cfg *tls.Config) string {
+func rawStreamUAS(b testing.TB, cfg *tls.Config) string { return streamEdge(b, cfg, serveStream) }
+
+// streamEdge listens on loopback over TCP (or TLS when cfg is set) and hands each connection
+// to serve on a goroutine of its own, which closes it.
+func streamEdge(b testing.TB, cfg *tls.Config, serve func(net.Conn)) string {
 	var ln net.Listener
 	var err error
 	if cfg != nil {
@@ -291,14 +295,16 @@ func rawStreamUAS(b testing.TB, cfg *tls.Config) string {
 			if err != nil {
 				return
 			}
-			go serveStream(c)
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
 		}
 	}()
 	return ln.Addr().String()
 }
 
 func serveStream(c net.Conn) {
-	defer c.Close()
 	br := bufio.NewReaderSize(c, 64<<10)
 	bw := bufio.NewWriterSize(c, 64<<10)
 	for {

@@ -173,32 +173,18 @@ func TestInFlightBoundSparesQuietConnections(t *testing.T) {
 // silentStreamEdge is a TCP next hop that reads and never answers; received counts the
 // requests that reached it.
 func silentStreamEdge(t *testing.T) (addr string, received func() int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var n atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	addr = streamEdge(t, nil, func(c net.Conn) {
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			// One CSeq line per request (a request line may follow the previous body on
+			// its line).
+			if strings.HasPrefix(sc.Text(), "CSeq: ") {
+				n.Add(1)
 			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					// One CSeq line per request (a request line may follow the previous
-					// body on its line).
-					if strings.HasPrefix(sc.Text(), "CSeq: ") {
-						n.Add(1)
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String(), func() int { return int(n.Load()) }
+	})
+	return addr, func() int { return int(n.Load()) }
 }
 
 // countedConn is a raw TCP client that counts the final answers it gets.
