@@ -109,7 +109,8 @@ func TestStreamBacklogSheds503(t *testing.T) {
 
 // Past the in-flight bound, a connection flooding the proxy is refused, but a partner's quiet
 // connection beside it still gets its request through: the flood must not take the whole
-// bound. A UDP sender, whom nothing tells apart from the flood, is refused.
+// bound. A UDP sender, whom nothing tells apart from the flood, is refused; so is a sender that
+// opens a fresh connection for each request, once an eighth over the bound.
 func TestInFlightBoundSparesQuietConnections(t *testing.T) {
 	const bound, flood = 32, 100
 	w := newWorld(t, func(w *world, c *Config) {
@@ -167,6 +168,31 @@ func TestInFlightBoundSparesQuietConnections(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(buf[:n]), "SIP/2.0 503 ") {
 		t.Fatalf("a UDP request past the bound got %q", strings.SplitN(string(buf[:n]), "\r\n", 2)[0])
+	}
+
+	// A sender that opens connection after connection, one request on each, gets in only up to
+	// an eighth over the bound: with 33 in flight, three more, then 503.
+	over := bound + bound/8 - (bound + 1)
+	for i := 0; i <= over; i++ {
+		c := dialCounted(t, w.internalAddr("tcp"))
+		c.send(t, 3_000_000+i)
+		if i == over {
+			c.waitAnswers(t, 1)
+			if c.shed.Load() != 1 {
+				t.Fatal("a fresh connection past an eighth over the bound was not refused")
+			}
+			break
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for received() != bound+2+i {
+			if c.shed.Load() > 0 || time.Now().After(deadline) {
+				t.Fatalf("fresh connection %d, under an eighth over the bound: refused %d, next hop got %d", i, c.shed.Load(), received())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if got := received(); got != bound+bound/8 {
+		t.Fatalf("the next hop got %d requests, want %d: no more than an eighth over the bound", got, bound+bound/8)
 	}
 }
 
