@@ -142,28 +142,60 @@ func (c *Codec) CrossCallID(dst, id []byte) []byte {
 	return c.maskCallID(dst, id)
 }
 
-func (c *Codec) tag(id []byte) []byte { return c.appendTag(nil, id) }
+func (c *Codec) tag(id []byte) []byte {
+	var sum [sha256.Size]byte
+	return c.appendTag(nil, id, &sum)
+}
 
-// appendTag appends the first block of id's MAC: the counter of its encryption.
-func (c *Codec) appendTag(dst, id []byte) []byte {
+// appendTag appends the first block of id's MAC: the counter of its encryption. sum is the
+// caller's: a buffer of appendTag's own would escape through hash.Hash.
+func (c *Codec) appendTag(dst, id []byte, sum *[sha256.Size]byte) []byte {
 	m := c.macs.Get().(hash.Hash)
 	m.Reset()
 	m.Write(id)
-	var sum [sha256.Size]byte
 	out := m.Sum(sum[:0])
 	c.macs.Put(m)
 	return append(dst, out[:aes.BlockSize]...)
 }
 
+// maskScratch is the working memory of one masking, pooled: cipher.NewCTR allocates about
+// 500 bytes of state per call, and buffers on maskCallID's stack would escape through the
+// block cipher's and the hash's interfaces. A Call-ID is masked on every request that crosses.
+type maskScratch struct {
+	sum     [sha256.Size]byte
+	ctr, ks [aes.BlockSize]byte
+	buf     [256]byte
+}
+
+var maskScratches = sync.Pool{New: func() any { return new(maskScratch) }}
+
+// xorCTR sets dst to src XOR the AES-CTR key stream from iv: what cipher.NewCTR computes (the
+// counter is iv as a big-endian 128-bit number, plus one per block), without its allocation.
+func (c *Codec) xorCTR(s *maskScratch, dst, src, iv []byte) {
+	copy(s.ctr[:], iv)
+	for i := 0; i < len(src); i += aes.BlockSize {
+		c.callBlock.Encrypt(s.ks[:], s.ctr[:])
+		n := min(aes.BlockSize, len(src)-i)
+		subtle.XORBytes(dst[i:i+n], src[i:i+n], s.ks[:n])
+		for j := aes.BlockSize - 1; j >= 0; j-- {
+			s.ctr[j]++
+			if s.ctr[j] != 0 {
+				break
+			}
+		}
+	}
+}
+
 func (c *Codec) maskCallID(dst, id []byte) []byte {
-	var small [256]byte
-	buf := small[:0]
-	if aes.BlockSize+len(id) > len(small) {
+	s := maskScratches.Get().(*maskScratch)
+	defer maskScratches.Put(s)
+	buf := s.buf[:0]
+	if aes.BlockSize+len(id) > len(s.buf) {
 		buf = make([]byte, 0, aes.BlockSize+len(id))
 	}
-	buf = c.appendTag(buf, id)
+	buf = c.appendTag(buf, id, &s.sum)
 	buf = buf[:aes.BlockSize+len(id)]
-	cipher.NewCTR(c.callBlock, buf[:aes.BlockSize]).XORKeyStream(buf[aes.BlockSize:], id)
+	c.xorCTR(s, buf[aes.BlockSize:], id, buf[:aes.BlockSize])
 	dst = append(dst, callIDPrefix...)
 	return base64.RawURLEncoding.AppendEncode(dst, buf)
 }
