@@ -387,7 +387,8 @@ func (c *Core) forwardStateless(m *message.Msg, src *transport.Source, v *Verdic
 	for i := range v.Targets {
 		t := &v.Targets[i]
 		var branch [64]byte
-		out := c.appendRequest(nil, m, src, v, t, c.appendStatelessBranch(branch[:0], m, lh), nil)
+		var via [160]byte
+		out := c.appendRequest(nil, m, src, v, t, c.appendStatelessBranch(branch[:0], m, lh), nil, &via)
 		switch t.Proto {
 		case transport.UDP:
 			sock, err := c.tp.SocketFor(t.Side, t.Addr)
@@ -437,9 +438,8 @@ func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && string(b[:len(p)])
 
 // appendRequest writes the request of one branch toward t: the core's Via, then the request as
 // the verdict edits it.
-func (c *Core) appendRequest(dst []byte, m *message.Msg, src *transport.Source, v *Verdict, t *Target, branch []byte, sock *transport.UDPSocket) []byte {
+func (c *Core) appendRequest(dst []byte, m *message.Msg, src *transport.Source, v *Verdict, t *Target, branch []byte, sock *transport.UDPSocket, via *[160]byte) []byte {
 	e := v.Edit
-	var via [160]byte
 	vb := append(via[:0], "Via: SIP/2.0/"...)
 	vb = append(vb, t.Proto.Via()...)
 	vb = append(vb, ' ')

@@ -175,8 +175,10 @@ func warningLine(stx *serverTx, text string) []byte {
 
 // respondLocal sends upstream a response the core writes itself (100 Trying, 487, 503...).
 func (stx *serverTx) respondLocal(status int, reason string, extra []byte) {
-	out := stx.up.AppendResponse(nil, message.Response{Status: status, Reason: reason, ToTag: stx.c.localTag, Extra: extra})
+	sc := getScratch()
+	out := stx.up.AppendResponse(sc.buf, message.Response{Status: status, Reason: reason, ToTag: stx.c.localTag, Extra: extra})
 	stx.sendUpstream(out, status)
+	sc.put(out)
 }
 
 // respondFinalLocal ends the transaction with a response the core writes.
@@ -190,7 +192,8 @@ func (stx *serverTx) respondFinalLocal(status int, reason string, extra []byte) 
 	stx.respondLocal(status, reason, extra)
 }
 
-// sendUpstream sends a response toward the request's sender and moves the transaction on.
+// sendUpstream sends a response toward the request's sender and moves the transaction on. out
+// may be scratch: the transport copies what it sends, and what the transaction keeps it copies.
 func (stx *serverTx) sendUpstream(out []byte, status int) {
 	if stx.state == stxDone || (stx.finalStatus >= 200 && (!stx.invite || status < 200 || status >= 300)) {
 		return // one final answer only; 2xx of an INVITE keep coming (RFC 3261 16.7 step 10)
@@ -205,19 +208,24 @@ func (stx *serverTx) sendUpstream(out []byte, status int) {
 	if err != nil {
 		c.log.Debug("response not sent upstream", telemetry.KeyStatus, status, telemetry.KeyRemote, stx.src.Remote.String(), telemetry.KeyError, err)
 	}
-	stx.lastResp = out
+	if stx.src.Proto == transport.UDP && (status < 200 || stx.invite) {
+		// Over UDP the request may come again: it gets the last response again (and an
+		// INVITE's non-2xx final is retransmitted until the ACK). Over a stream nothing is
+		// retransmitted; a non-INVITE's final over UDP goes to the retransmission cache.
+		stx.lastResp = append(make([]byte, 0, len(out)), out...)
+	}
 	if status < 200 {
 		return
 	}
 	first := stx.finalStatus == 0
 	stx.finalStatus = status
 	if first {
-		stx.final(status)
+		stx.final(status, out)
 	}
 }
 
 // final moves the transaction to its end state after its first final response.
-func (stx *serverTx) final(status int) {
+func (stx *serverTx) final(status int, out []byte) {
 	c := stx.c
 	c.m.response(stx.src.Side, status)
 	stx.release()
@@ -229,7 +237,7 @@ func (stx *serverTx) final(status int) {
 	switch {
 	case !stx.invite && stx.src.Proto == transport.UDP:
 		// Keep only the response's bytes for Timer J, not the transaction (see retrans.go).
-		c.retrans.put(stx.key, stx.lastResp)
+		c.retrans.put(stx.key, out)
 		stx.finish()
 	case !stx.invite:
 		stx.finish()
@@ -395,7 +403,26 @@ type branchCancel struct {
 	done bool // answered
 }
 
-var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+// scratch is the working memory for building one message, pooled: what is sent is copied by
+// the transport, and what a transaction keeps is copied at its exact size. Buffers on the
+// builder's stack would escape (through Edit's interfaces): a few hundred bytes of heap for
+// every message.
+type scratch struct {
+	buf []byte
+	via [160]byte // the core's Via line of a forwarded request
+}
+
+var scratches = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 4096)} }}
+
+func getScratch() *scratch { return scratches.Get().(*scratch) }
+
+// put returns s to the pool with buf, which may have grown, unless it grew large.
+func (s *scratch) put(buf []byte) {
+	if cap(buf) <= 64<<10 {
+		s.buf = buf[:0]
+		scratches.Put(s)
+	}
+}
 
 // newClient starts a branch toward t; false when it failed at once (the caller tries the next).
 func (stx *serverTx) newClient(t *Target) bool {
@@ -416,12 +443,10 @@ func (stx *serverTx) newClient(t *Target) bool {
 	}
 	// Built in a scratch buffer and kept at its exact size: a transaction holds it until its
 	// final response, and thousands are live at once.
-	sp := scratch.Get().(*[]byte)
-	*sp = c.appendRequest((*sp)[:0], stx.req, &stx.src, stx.verdict, t, branch, ctx.sock)
-	ctx.out = append(make([]byte, 0, len(*sp)), *sp...)
-	if cap(*sp) <= 64<<10 {
-		scratch.Put(sp)
-	}
+	sc := getScratch()
+	b := c.appendRequest(sc.buf, stx.req, &stx.src, stx.verdict, t, branch, ctx.sock, &sc.via)
+	ctx.out = append(make([]byte, 0, len(b)), b...)
+	sc.put(b)
 	c.clients.putNew(ctx.key, ctx)
 	stx.client = ctx
 	now := monoNow()
@@ -703,8 +728,10 @@ func (stx *serverTx) relay(m *message.Msg) {
 		e.CallID = stx.up.CallID()
 	}
 	c.pol.EditResponse(flow, m, &e)
-	out := message.AppendEdited(make([]byte, 0, len(m.Buf)+len(e.InsertVias)+256), m, &e)
+	sc := getScratch()
+	out := message.AppendEdited(sc.buf, m, &e)
 	stx.sendUpstream(out, m.Status)
+	sc.put(out)
 }
 
 // ackNon2xx acknowledges a non-2xx final response of an INVITE branch hop by hop (RFC 3261
