@@ -71,6 +71,8 @@ type Verdict struct {
 	// Extra header lines of a Reject or an Answer (Warning, Retry-After, Allow...), with CRLF.
 	Extra []byte
 
+	// Targets are appended to: the core reuses a verdict, and the array, once the decision is
+	// done with, so the policy must not keep the verdict or put a slice of its own here.
 	Targets []Target
 	// Edit is how the request looks toward every target; the core adds its Via and sets
 	// Max-Forwards.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -234,19 +235,22 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 		c.reject(m, src, 503, "Service Unavailable", retryAfter)
 		return
 	}
-	v := &Verdict{}
+	v := getVerdict()
 	c.pol.Decide(&Request{Msg: m, Src: src, InDialog: inDialog}, v)
 	switch v.Action {
 	case Reject, Answer:
 		c.reject(m, src, v.Status, v.Reason, v.Extra)
+		putVerdict(v)
 		return
 	case Forward, Defer:
 	default:
 		c.reject(m, src, 500, "Server Internal Error", nil)
+		putVerdict(v)
 		return
 	}
 	stx := c.newServerTx(m, src, key, class == classInvite, lh)
 	if stx == nil {
+		putVerdict(v)
 		return
 	}
 	stx.mu.Lock()
@@ -257,13 +261,14 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 		stx.respondLocal(100, "Trying", nil)
 	}
 	if v.Action == Defer {
+		putVerdict(v)
 		stx.state = stxDeciding
 		req := cloneMsg(m)
 		stx.req = req
 		c.goRun(func() { c.decideBlocking(stx, req) })
 		return
 	}
-	stx.forward(v)
+	stx.forward(v) // the transaction's now (see serverTx.release)
 	if stx.req != nil {
 		stx.req = cloneMsg(m) // targets are left: m's buffer goes back to its reader
 	}
@@ -275,12 +280,13 @@ var retryAfter = []byte("Retry-After: 5\r\n")
 // req is the transaction's copy of its request, passed in: a CANCEL may end the transaction
 // (and let go of stx.req) while the policy still reads it.
 func (c *Core) decideBlocking(stx *serverTx, req *message.Msg) {
-	v := &Verdict{}
+	v := getVerdict()
 	src := stx.src
 	c.pol.Decide(&Request{Msg: req, Src: &src, InDialog: req.To.HasTag, MayBlock: true}, v)
 	stx.mu.Lock()
 	defer stx.mu.Unlock()
 	if stx.state != stxDeciding {
+		putVerdict(v)
 		return // cancelled or drained meanwhile
 	}
 	stx.state = stxProceeding
@@ -288,10 +294,26 @@ func (c *Core) decideBlocking(stx *serverTx, req *message.Msg) {
 	case Forward:
 		stx.forward(v)
 	case Defer:
+		putVerdict(v)
 		stx.respondFinalLocal(500, "Server Internal Error", nil)
 	default:
 		stx.respondFinalLocal(v.Status, v.Reason, v.Extra)
+		putVerdict(v)
 	}
+}
+
+// verdicts are reused: a decision is made for every request, and a Verdict (with its Edit) is
+// over 400 bytes, with a new array of targets each time.
+var verdicts = sync.Pool{New: func() any { return new(Verdict) }}
+
+func getVerdict() *Verdict { return verdicts.Get().(*Verdict) }
+
+// putVerdict returns v, which nothing refers to any more, emptied but for its targets' array.
+func putVerdict(v *Verdict) {
+	ts := v.Targets
+	clear(ts) // what the targets name (strings of a routing snapshot) is not kept alive
+	*v = Verdict{Targets: ts[:0]}
+	verdicts.Put(v)
 }
 
 // reject answers a request without keeping a transaction.
@@ -451,7 +473,9 @@ func (c *Core) appendRequest(dst []byte, m *message.Msg, src *transport.Source, 
 	if host == "" {
 		host = c.cfg.ViaHost
 	}
-	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+	if strings.IndexByte(host, ':') >= 0 && host[0] != '[' {
+		// Only an IPv6 address has a colon; a name or an IPv4 address goes as it is.
+		// (netip.ParseAddr would tell too, but allocates an error for every name.)
 		vb = append(vb, '[')
 		vb = append(vb, host...)
 		vb = append(vb, ']')

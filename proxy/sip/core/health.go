@@ -59,7 +59,8 @@ func keyOf(t *Target) hopKey { return hopKey{side: t.Side, proto: t.Proto, addr:
 
 // isDown reports whether t is to be skipped; a hop whose back-off ended gets its probe.
 func (h *health) isDown(t *Target) bool {
-	v, ok := h.hops.Load(keyOf(t))
+	k := keyOf(t) // the probe's goroutine gets the key: t lives in a verdict that is reused
+	v, ok := h.hops.Load(k)
 	if !ok {
 		return false
 	}
@@ -70,7 +71,7 @@ func (h *health) isDown(t *Target) bool {
 		return true
 	}
 	st.probing = true
-	h.c.goRun(func() { h.sendProbe(keyOf(t), st) })
+	h.c.goRun(func() { h.sendProbe(k, st) })
 	return true
 }
 

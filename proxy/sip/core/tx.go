@@ -150,7 +150,12 @@ func (stx *serverTx) targetsLeft() bool {
 }
 
 // release lets go of what only a new branch would need: the request and the decision.
+// The verdict goes back to its pool: only the transaction held it (forward took it over), and
+// its branches keep copies of their targets.
 func (stx *serverTx) release() {
+	if stx.verdict != nil {
+		putVerdict(stx.verdict)
+	}
 	stx.req, stx.verdict = nil, nil
 }
 
@@ -408,8 +413,9 @@ type branchCancel struct {
 // builder's stack would escape (through Edit's interfaces): a few hundred bytes of heap for
 // every message.
 type scratch struct {
-	buf []byte
-	via [160]byte // the core's Via line of a forwarded request
+	buf  []byte
+	via  [160]byte    // the core's Via line of a forwarded request
+	edit message.Edit // a relayed response's edit, which the policy fills in
 }
 
 var scratches = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 4096)} }}
@@ -721,15 +727,17 @@ func (stx *serverTx) relay(m *message.Msg) {
 	// The Vias upstream are the request's own, as it came: the response's are the same when the
 	// next hop is right (RFC 3261 8.2.6.2), but a response must not be able to steer where its
 	// copy goes, and topology hiding sent the request without them.
-	e := message.Edit{PopVia: true, DropVias: true, MaxForwards: message.NoMaxForwards,
+	sc := getScratch()
+	e := &sc.edit
+	*e = message.Edit{PopVia: true, DropVias: true, MaxForwards: message.NoMaxForwards,
 		InsertVias: stx.up.Vias()}
 	flow := &stx.flow
 	if flow.CallIDRewritten {
 		e.CallID = stx.up.CallID()
 	}
-	c.pol.EditResponse(flow, m, &e)
-	sc := getScratch()
-	out := message.AppendEdited(sc.buf, m, &e)
+	c.pol.EditResponse(flow, m, e)
+	out := message.AppendEdited(sc.buf, m, e)
+	*e = message.Edit{} // what the policy put in it is not kept alive by the pool
 	stx.sendUpstream(out, m.Status)
 	sc.put(out)
 }

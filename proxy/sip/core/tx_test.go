@@ -2,10 +2,13 @@ package core
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/message/messagetest"
 	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
 )
@@ -374,4 +377,75 @@ func TestStrayResponsesDropped(t *testing.T) {
 
 	r.answer(t, hop, fwd, 200, "OK")
 	caller.status(t, 200)
+}
+
+// The core's Via names its sent-by as the verdict says: a name or an IPv4 address as it is, an
+// IPv6 address in brackets (RFC 3261 25.1), once.
+func TestViaSentBy(t *testing.T) {
+	c := &Core{}
+	m := parseReq(t, message1("v1"))
+	for _, tc := range []struct{ host, want string }{
+		{"imp1.example.com", "Via: SIP/2.0/TCP imp1.example.com:5061;branch=z9hG4bKx\r\n"},
+		{"192.0.2.7", "Via: SIP/2.0/TCP 192.0.2.7:5061;branch=z9hG4bKx\r\n"},
+		{"2001:db8::7", "Via: SIP/2.0/TCP [2001:db8::7]:5061;branch=z9hG4bKx\r\n"},
+		{"[2001:db8::7]", "Via: SIP/2.0/TCP [2001:db8::7]:5061;branch=z9hG4bKx\r\n"},
+	} {
+		v := &Verdict{Action: Forward, ViaHost: tc.host, ViaPort: 5061, Edit: message.Edit{MaxForwards: message.NoMaxForwards}}
+		tg := &Target{Side: transport.Internal, Proto: transport.TCP}
+		var via [160]byte
+		out := string(c.appendRequest(nil, m, &transport.Source{}, v, tg, []byte("z9hG4bKx"), nil, &via))
+		if _, rest, _ := strings.Cut(out, "\r\n"); !strings.HasPrefix(rest, tc.want) {
+			t.Errorf("sent-by %q: the request goes with\n%s\nwant its first Via %q", tc.host, out, tc.want)
+		}
+	}
+}
+
+// Verdicts are reused: whatever one decision wrote (targets, edits, a reject's lines), the next
+// decision starts from an empty verdict, and a transaction that still has targets left keeps
+// its own.
+func TestVerdictReusedEmpty(t *testing.T) {
+	r := newRig(t, Config{})
+	caller, hop, spare := newPeer(t), newPeer(t), newPeer(t)
+	var dirty []string
+	reject := false
+	r.pol.decide = func(_ *Request, v *Verdict) {
+		if len(v.Targets) != 0 || !reflect.DeepEqual(*v, Verdict{Targets: v.Targets}) {
+			dirty = append(dirty, fmt.Sprintf("%+v", *v))
+		}
+		if reject {
+			v.Action, v.Status, v.Reason, v.Extra = Reject, 403, "Forbidden", []byte("Warning: 399 x \"no\"\r\n")
+			return
+		}
+		v.Action, v.ViaHost, v.Hide = Forward, "imp1.example.com", true
+		v.Edit.RecordRoute = []byte("Record-Route: <sip:imp1.example.com;lr>\r\n")
+		v.Flow = Flow{Direction: "outbound", Domain: "partner.com"}
+		v.Targets = append(v.Targets, hop.target(), spare.target())
+	}
+	for i := range 3 {
+		a, c := fmt.Sprintf("a%d", i), fmt.Sprintf("c%d", i)
+		reject = false
+		r.request(t, caller, message1(a))
+		fwdA := hop.method(t, "MESSAGE")
+		reject = true
+		r.request(t, caller, message1(fmt.Sprintf("b%d", i)))
+		caller.status(t, 403)
+		reject = false
+		r.request(t, caller, message1(c))
+		fwdC := hop.method(t, "MESSAGE")
+		// Each first hop answers 503: each transaction fails over to the second target its
+		// own verdict names, whatever decisions ran meanwhile.
+		for _, fwd := range []*message.Msg{fwdA, fwdC} {
+			r.answer(t, hop, fwd, 503, "Service Unavailable")
+			got := spare.method(t, "MESSAGE")
+			if g, w := string(got.Bytes(got.CallID)), string(fwd.Bytes(fwd.CallID)); g != w {
+				t.Fatalf("the second hop got Call-ID %s, want %s", g, w)
+			}
+			if !strings.Contains(string(got.Buf), "Record-Route: <sip:imp1.example.com;lr>") {
+				t.Fatalf("the failover lost its verdict's edit:\n%s", got.Buf)
+			}
+		}
+	}
+	if len(dirty) > 0 {
+		t.Errorf("verdicts reused with what an earlier decision wrote:\n%s", strings.Join(dirty, "\n"))
+	}
 }
