@@ -281,7 +281,7 @@ var retryAfter = []byte("Retry-After: 5\r\n")
 // (and let go of stx.req) while the policy still reads it.
 func (c *Core) decideBlocking(stx *serverTx, req *message.Msg) {
 	v := getVerdict()
-	src := stx.src
+	src := stx.src.source()
 	c.pol.Decide(&Request{Msg: req, Src: &src, InDialog: req.To.HasTag, MayBlock: true}, v)
 	stx.mu.Lock()
 	defer stx.mu.Unlock()
@@ -410,7 +410,7 @@ func (c *Core) forwardStateless(m *message.Msg, src *transport.Source, v *Verdic
 		t := &v.Targets[i]
 		var branch [64]byte
 		var via [160]byte
-		out := c.appendRequest(nil, m, src, v, t, c.appendStatelessBranch(branch[:0], m, lh), nil, &via)
+		out := c.appendRequest(nil, m, src.Remote, v, t, c.appendStatelessBranch(branch[:0], m, lh), nil, &via)
 		switch t.Proto {
 		case transport.UDP:
 			sock, err := c.tp.SocketFor(t.Side, t.Addr)
@@ -460,7 +460,7 @@ func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && string(b[:len(p)])
 
 // appendRequest writes the request of one branch toward t: the core's Via, then the request as
 // the verdict edits it.
-func (c *Core) appendRequest(dst []byte, m *message.Msg, src *transport.Source, v *Verdict, t *Target, branch []byte, sock *transport.UDPSocket, via *[160]byte) []byte {
+func (c *Core) appendRequest(dst []byte, m *message.Msg, from netip.AddrPort, v *Verdict, t *Target, branch []byte, sock *transport.UDPSocket, via *[160]byte) []byte {
 	e := v.Edit
 	vb := append(via[:0], "Via: SIP/2.0/"...)
 	vb = append(vb, t.Proto.Via()...)
@@ -499,7 +499,7 @@ func (c *Core) appendRequest(dst []byte, m *message.Msg, src *transport.Source, 
 	}
 	e.MaxForwards = mf
 	if !v.Hide {
-		e.ReceivedFrom = src.Remote
+		e.ReceivedFrom = from
 	}
 	return message.AppendEdited(dst, m, &e)
 }

@@ -31,25 +31,29 @@ type serverTx struct {
 	// req is the whole request while a later step may need it: a decision on another
 	// goroutine, a branch to another target. Then only up is kept: thousands of transactions
 	// wait for their final responses at once, and the request is most of their size.
-	req    *message.Msg
-	up     message.Upstream
-	src    transport.Source
-	invite bool
-	lh     uint32
-	state  stxState
-
-	verdict   *Verdict // while targets are left
-	flow      Flow
-	viaHost   string // the sent-by host of the transaction's Via toward its targets ("": the core's)
-	next      int    // the next target to try
-	client    *clientTx
+	req *message.Msg
+	up  message.Upstream
+	src origin
+	// Small fields together: thousands of transactions are live at once.
+	lh        uint32
+	state     stxState
+	invite    bool
 	cancelled bool
-	triedDown int // targets skipped because their hop was down (for tests and logs)
+	counted   bool // counted in Core.inflight
+
+	verdict *Verdict // while targets are left
+	flow    Flow
+	viaHost string // the sent-by host of the transaction's Via toward its targets ("": the core's)
+	next    int    // the next target to try
+	client  *clientTx
+	// first is the first branch's memory: most transactions have only the one, and it costs
+	// no allocation of its own. Later branches are allocated: a connection may still call
+	// back a failed branch, which must stay what it was.
+	first clientTx
 
 	lastResp    []byte // the last response sent upstream, for retransmissions of the request
 	finalStatus int
 	started     int64 // monoNow
-	counted     bool  // counted in Core.inflight
 
 	// batch is the UDP send batch of the goroutine that holds mu while it handles a message;
 	// nil otherwise (timers, connection callbacks).
@@ -59,6 +63,25 @@ type serverTx struct {
 	expireAt  int64     // monoNow; 0: unset, as for every time below
 	retransAt int64     // Timer G: INVITE non-2xx final over UDP until the ACK
 	retransIv time.Duration
+}
+
+// origin is where a transaction's request came from, where its responses go: its Source less
+// what belongs to one read (its time, its reader's batch).
+type origin struct {
+	Conn   *transport.Conn
+	Socket *transport.UDPSocket
+	Remote netip.AddrPort
+	Side   transport.Side
+	Proto  transport.Protocol
+}
+
+func originOf(src *transport.Source) origin {
+	return origin{Conn: src.Conn, Socket: src.Socket, Remote: src.Remote, Side: src.Side, Proto: src.Proto}
+}
+
+// source is the origin as a Source, for the policy.
+func (o *origin) source() transport.Source {
+	return transport.Source{Conn: o.Conn, Socket: o.Socket, Remote: o.Remote, Side: o.Side, Proto: o.Proto}
 }
 
 // cloneMsg copies m with its buffer: spans are offsets, so they stay valid.
@@ -82,7 +105,7 @@ func (c *Core) newServerTx(m *message.Msg, src *transport.Source, key uint64, in
 	stx.tl.slot = -1
 	stx.req = m
 	stx.up = message.NewUpstream(m, src.Remote)
-	stx.src = *src
+	stx.src = originOf(src)
 	if _, fresh := c.servers.putNew(key, stx); !fresh {
 		return nil // a copy of the request raced this one in; it owns the transaction
 	}
@@ -126,7 +149,6 @@ func (stx *serverTx) startNext() {
 		t := &stx.verdict.Targets[stx.next]
 		stx.next++
 		if stx.c.health.isDown(t) && stx.upLeft() {
-			stx.triedDown++
 			continue
 		}
 		if stx.newClient(t) {
@@ -380,15 +402,16 @@ const (
 
 // clientTx is one branch: the request sent to one target.
 type clientTx struct {
-	c      *Core
 	stx    *serverTx
 	key    uint64
 	target Target
 	out    []byte
 	conn   *transport.Conn
 	sock   *transport.UDPSocket
-	link   transport.Link
+	link   *transport.Link // while it waits on a stream
 	state  ctxState
+	// wantCancel: a CANCEL was asked for before any provisional response; it goes on the first.
+	wantCancel bool
 
 	deadline  int64 // monoNow
 	retransAt int64
@@ -396,7 +419,6 @@ type clientTx struct {
 
 	// cancel is the branch's CANCEL once sent: few branches ever have one.
 	cancel      *branchCancel
-	wantCancel  bool  // CANCEL asked for before any provisional response: sent on the first
 	lingerUntil int64 // monoNow
 }
 
@@ -433,8 +455,11 @@ func (s *scratch) put(buf []byte) {
 // newClient starts a branch toward t; false when it failed at once (the caller tries the next).
 func (stx *serverTx) newClient(t *Target) bool {
 	c := stx.c
-	ctx := &clientTx{c: c, stx: stx, target: *t}
-	ctx.link.W = ctx
+	ctx := &stx.first
+	if ctx.stx != nil {
+		ctx = new(clientTx)
+	}
+	*ctx = clientTx{stx: stx, target: *t}
 	// The branch lives on in the request's Via (out): a CANCEL takes it from there.
 	var bb [64]byte
 	branch := c.appendBranch(bb[:0], stx.lh)
@@ -450,7 +475,7 @@ func (stx *serverTx) newClient(t *Target) bool {
 	// Built in a scratch buffer and kept at its exact size: a transaction holds it until its
 	// final response, and thousands are live at once.
 	sc := getScratch()
-	b := c.appendRequest(sc.buf, stx.req, &stx.src, stx.verdict, t, branch, ctx.sock, &sc.via)
+	b := c.appendRequest(sc.buf, stx.req, stx.src.Remote, stx.verdict, t, branch, ctx.sock, &sc.via)
 	ctx.out = append(make([]byte, 0, len(b)), b...)
 	sc.put(b)
 	c.clients.putNew(ctx.key, ctx)
@@ -476,7 +501,8 @@ func (stx *serverTx) newClient(t *Target) bool {
 			return false
 		}
 		ctx.conn = conn
-		open, err := conn.Attach(&ctx.link)
+		ctx.link = &transport.Link{W: ctx}
+		open, err := conn.Attach(ctx.link)
 		if err != nil {
 			ctx.remove()
 			stx.client = nil
@@ -500,7 +526,7 @@ func (stx *serverTx) newClient(t *Target) bool {
 // peer.
 func (ctx *clientTx) sendNow() error {
 	if cert := ctx.conn.PeerCert(); cert != nil {
-		if err, closeConn := ctx.c.pol.Permit(&ctx.target, cert); err != nil {
+		if err, closeConn := ctx.stx.c.pol.Permit(&ctx.target, cert); err != nil {
 			if closeConn {
 				ctx.conn.Close()
 			}
@@ -565,7 +591,7 @@ func (ctx *clientTx) from(src *transport.Source) bool {
 	if cert == nil {
 		return false
 	}
-	err, _ := ctx.c.pol.Permit(&ctx.target, cert)
+	err, _ := ctx.stx.c.pol.Permit(&ctx.target, cert)
 	return err == nil
 }
 
@@ -574,7 +600,7 @@ func (ctx *clientTx) failed(reason string, err error) {
 	stx := ctx.stx
 	ctx.remove()
 	stx.client = nil
-	c := ctx.c
+	c := stx.c
 	if reason != "503" {
 		c.health.failed(&ctx.target, stx.viaHost, reason)
 	}
@@ -608,12 +634,14 @@ func (ctx *clientTx) remove() {
 		return
 	}
 	ctx.state = ctxDead
-	ctx.c.clients.del(ctx.key, ctx)
+	ctx.stx.c.clients.del(ctx.key, ctx)
 	if ctx.cancel != nil {
-		ctx.c.clients.del(ctx.cancel.key, ctx)
+		ctx.stx.c.clients.del(ctx.cancel.key, ctx)
 		ctx.cancel.at = 0
 	}
-	transport.Unlink(&ctx.link)
+	if ctx.link != nil {
+		transport.Unlink(ctx.link)
+	}
 	ctx.deadline, ctx.retransAt = 0, 0
 }
 
@@ -677,7 +705,7 @@ func (ctx *clientTx) onResponse(m *message.Msg) {
 		if ctx.state == ctxCalling {
 			ctx.state = ctxProceeding
 			if stx.invite {
-				ctx.deadline = monoNow() + int64(ctx.c.cfg.InviteTimeout)
+				ctx.deadline = monoNow() + int64(ctx.stx.c.cfg.InviteTimeout)
 			} else {
 				// RFC 3261 17.1.2.2: a non-INVITE branch keeps retransmitting at T2.
 				if ctx.sock != nil {
@@ -689,7 +717,7 @@ func (ctx *clientTx) onResponse(m *message.Msg) {
 				ctx.sendCancel()
 			}
 		} else if stx.invite && !stx.cancelled {
-			ctx.deadline = monoNow() + int64(ctx.c.cfg.InviteTimeout)
+			ctx.deadline = monoNow() + int64(ctx.stx.c.cfg.InviteTimeout)
 		}
 		if status > 100 {
 			stx.relay(m) // 100 Trying is hop by hop (RFC 3261 16.7 step 3)
@@ -700,7 +728,7 @@ func (ctx *clientTx) onResponse(m *message.Msg) {
 	// A final response.
 	ctx.state = ctxCompleted
 	ctx.deadline, ctx.retransAt = 0, 0
-	ctx.c.health.succeeded(&ctx.target)
+	ctx.stx.c.health.succeeded(&ctx.target)
 	if stx.invite && status >= 300 {
 		ctx.ackNon2xx(m)
 	}
@@ -764,7 +792,7 @@ func (ctx *clientTx) cancelBranch() {
 	if ctx.state == ctxCalling {
 		ctx.wantCancel = true
 		// No provisional yet: waiting longer than a hop timeout for one is pointless.
-		if d := monoNow() + int64(ctx.c.cfg.HopTimeout); ctx.deadline == 0 || d < ctx.deadline {
+		if d := monoNow() + int64(ctx.stx.c.cfg.HopTimeout); ctx.deadline == 0 || d < ctx.deadline {
 			ctx.deadline = d
 		}
 		ctx.stx.arm()
@@ -779,16 +807,16 @@ func (ctx *clientTx) sendCancel() {
 	if err := message.Parse(&inv, ctx.out, false, message.Limits{}); err != nil {
 		return
 	}
-	cl := &branchCancel{out: appendCancel(nil, &inv), key: ctx.c.clientKey(inv.Bytes(inv.TopVia.Branch), true)}
+	cl := &branchCancel{out: appendCancel(nil, &inv), key: ctx.stx.c.clientKey(inv.Bytes(inv.TopVia.Branch), true)}
 	ctx.cancel = cl
-	ctx.c.clients.putNew(cl.key, ctx)
+	ctx.stx.c.clients.putNew(cl.key, ctx)
 	ctx.sendRaw(cl.out)
 	if ctx.sock != nil {
 		cl.iv = T1
 		cl.at = monoNow() + int64(T1)
 	}
 	// The 487 is due soon; if it never comes, the caller still gets one.
-	ctx.deadline = monoNow() + int64(ctx.c.cfg.HopTimeout)
+	ctx.deadline = monoNow() + int64(ctx.stx.c.cfg.HopTimeout)
 	ctx.stx.arm()
 }
 

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -393,7 +394,7 @@ func TestViaSentBy(t *testing.T) {
 		v := &Verdict{Action: Forward, ViaHost: tc.host, ViaPort: 5061, Edit: message.Edit{MaxForwards: message.NoMaxForwards}}
 		tg := &Target{Side: transport.Internal, Proto: transport.TCP}
 		var via [160]byte
-		out := string(c.appendRequest(nil, m, &transport.Source{}, v, tg, []byte("z9hG4bKx"), nil, &via))
+		out := string(c.appendRequest(nil, m, netip.AddrPort{}, v, tg, []byte("z9hG4bKx"), nil, &via))
 		if _, rest, _ := strings.Cut(out, "\r\n"); !strings.HasPrefix(rest, tc.want) {
 			t.Errorf("sent-by %q: the request goes with\n%s\nwant its first Via %q", tc.host, out, tc.want)
 		}
