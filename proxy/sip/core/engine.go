@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -210,7 +209,7 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 	// Admission before any further work: under overload a refusal must be the cheapest answer.
 	if !inDialog {
 		if c.draining.Load() {
-			c.m.shed.WithLabelValues(telemetry.ReasonDraining).Inc()
+			c.m.shedOne(telemetry.ReasonDraining)
 			c.reject(m, src, 503, "Service Unavailable", retryAfter)
 			return
 		}
@@ -231,7 +230,7 @@ func (c *Core) handleRequest(m *message.Msg, src *transport.Source) {
 		return
 	}
 	if !c.admitInFlight(src) {
-		c.m.shed.WithLabelValues(telemetry.ReasonInFlight).Inc()
+		c.m.shedOne(telemetry.ReasonInFlight)
 		c.reject(m, src, 503, "Service Unavailable", retryAfter)
 		return
 	}
@@ -322,11 +321,13 @@ func (c *Core) reject(m *message.Msg, src *transport.Source, status int, reason 
 		reason = reasonPhrase(status)
 	}
 	c.m.response(src.Side, status)
-	c.m.refused.WithLabelValues(dirNames[dir(src.Side)], strconv.Itoa(status)).Inc()
-	out := message.AppendResponse(nil, m, src.Remote, message.Response{Status: status, Reason: reason, ToTag: c.localTag, Extra: extra})
-	if err := c.tp.Reply(src, out); err != nil {
+	c.m.refusedOne(src.Side, status)
+	sc := getScratch()
+	out := message.AppendResponse(sc.buf, m, src.Remote, message.Response{Status: status, Reason: reason, ToTag: c.localTag, Extra: extra})
+	if err := c.tp.Reply(src, out); err != nil { // it copies
 		c.log.Debug("response not sent", telemetry.KeyStatus, status, telemetry.KeyError, err)
 	}
+	sc.put(out)
 }
 
 // handleResponse takes a response: it belongs to one of the core's client transactions, by its

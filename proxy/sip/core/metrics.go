@@ -2,6 +2,7 @@ package core
 
 import (
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,11 @@ type metrics struct {
 	stray        prometheus.Counter
 	hopFailures  *prometheus.CounterVec
 	hopsDown     prometheus.Gauge
+
+	// Children of the counters a refusal adds to, made once: under overload most requests
+	// are refused, and WithLabelValues hashes its labels (and Itoa the status) every time.
+	shedBy     map[string]prometheus.Counter
+	refused503 [2]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -72,7 +78,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		hopsDown: telemetry.NewGauge(telemetry.MetricNextHopDown,
 			"Next hops skipped because they failed recently; each is probed with OPTIONS before reuse."),
 	}
+	m.shedBy = make(map[string]prometheus.Counter)
+	for _, r := range []string{telemetry.ReasonQueueDelay, telemetry.ReasonStandingQueue, telemetry.ReasonSchedulingDelay,
+		telemetry.ReasonInFlight, telemetry.ReasonDraining} {
+		m.shedBy[r] = m.shed.WithLabelValues(r)
+	}
 	for d, name := range dirNames {
+		m.refused503[d] = m.refused.WithLabelValues(name, "503")
 		m.requests[d] = m.requestsVec.WithLabelValues(name)
 		for c := 1; c <= 6; c++ {
 			m.byClass[d][c] = m.responsesVec.WithLabelValues(name, string(rune('0'+c))+"xx")
@@ -89,6 +101,24 @@ func (m *metrics) response(side transport.Side, status int) {
 	if c := status / 100; c >= 1 && c <= 6 {
 		m.byClass[dir(side)][c].Inc()
 	}
+}
+
+// shedOne counts a request refused at admission for reason.
+func (m *metrics) shedOne(reason string) {
+	if c, ok := m.shedBy[reason]; ok {
+		c.Inc()
+		return
+	}
+	m.shed.WithLabelValues(reason).Inc()
+}
+
+// refusedOne counts a request the core answered itself with status.
+func (m *metrics) refusedOne(side transport.Side, status int) {
+	if status == 503 {
+		m.refused503[dir(side)].Inc()
+		return
+	}
+	m.refused.WithLabelValues(dirNames[dir(side)], strconv.Itoa(status)).Inc()
 }
 
 func (m *metrics) observe(stx *serverTx) {

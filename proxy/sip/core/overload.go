@@ -116,7 +116,7 @@ func (o *overload) admit(src *transport.Source) error {
 			o.changed()
 		}
 		if q.Overloaded() && wait > o.cfg.QueueDelay {
-			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
+			o.m.shedOne(telemetry.ReasonQueueDelay)
 			return errShed
 		}
 		return nil
@@ -131,7 +131,7 @@ func (o *overload) admit(src *transport.Source) error {
 			o.warnBacklog(src, now)
 		}
 		if q.Overloaded() && wait > o.cfg.QueueDelay {
-			o.m.shed.WithLabelValues(telemetry.ReasonQueueDelay).Inc()
+			o.m.shedOne(telemetry.ReasonQueueDelay)
 			return errShed
 		}
 		// Most of a stream's queue may sit in the sender's buffer, out of sight: then the
@@ -139,12 +139,12 @@ func (o *overload) admit(src *transport.Source) error {
 		s := q.Standing(src.Standing, now.UnixNano(), o.cfg.Interval)
 		if s > 0 && mrand.Int64N(1_000_000) < s {
 			o.warnBacklog(src, now)
-			o.m.shed.WithLabelValues(telemetry.ReasonStandingQueue).Inc()
+			o.m.shedOne(telemetry.ReasonStandingQueue)
 			return errShed
 		}
 	}
 	if s := o.share.Load(); s > 0 && mrand.Int64N(1_000_000) < s {
-		o.m.shed.WithLabelValues(telemetry.ReasonSchedulingDelay).Inc()
+		o.m.shedOne(telemetry.ReasonSchedulingDelay)
 		return errShed
 	}
 	return nil
