@@ -171,7 +171,9 @@ func TestAppendEditedAllocates(t *testing.T) {
 		"no list": {PopVia: true, MaxForwards: NoMaxForwards},
 		"lists":   {PopVia: true, MaxForwards: NoMaxForwards, Lists: listEcho{}, ListMask: Mask(RecordRoute) | Mask(Contact)},
 	} {
-		if n := testing.AllocsPerRun(100, func() { dst = AppendEdited(dst[:0], m, e) }); n != 0 {
+		// Under the race detector, sync.Pool drops what is put back at random: make test runs
+		// this test without it too (see GNUmakefile).
+		if n := testing.AllocsPerRun(100, func() { dst = AppendEdited(dst[:0], m, e) }); n != 0 && !raceEnabled {
 			t.Errorf("%s: editing allocated %.0f times", name, n)
 		}
 	}

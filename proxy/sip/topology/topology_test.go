@@ -250,7 +250,9 @@ func TestMaskCallIDAllocates(t *testing.T) {
 	c := codec(t)
 	id := []byte("a84b4c76e66710@10.0.0.5")
 	dst := make([]byte, 0, 256)
-	if n := testing.AllocsPerRun(100, func() { dst = c.CrossCallID(dst[:0], id) }); n != 0 {
+	// Under the race detector, sync.Pool drops what is put back at random: make test runs
+	// this test without it too (see GNUmakefile).
+	if n := testing.AllocsPerRun(100, func() { dst = c.CrossCallID(dst[:0], id) }); n != 0 && !raceEnabled {
 		t.Errorf("masking a Call-ID allocated %.0f times", n)
 	}
 	long := bytes.Repeat([]byte("x"), 400) // past the pooled buffer: still right
