@@ -99,8 +99,6 @@ type Flow struct {
 	Hide bool
 	// CallIDRewritten: the request went with another Call-ID; responses get the original.
 	CallIDRewritten bool
-	// Ext is the policy's own state for its response edits.
-	Ext any
 }
 
 // Target is one next hop.
