@@ -9,7 +9,10 @@
 // case-sensitive tokens (RFC 3261 section 7.1): an unknown method is a valid request.
 package message
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // Span is a part of a message: Off and Len into its buffer.
 type Span struct {
@@ -201,38 +204,48 @@ func (m *Msg) Param(params Span, name string) (Span, bool) {
 // FindParam is Param on any buffer.
 func FindParam(buf []byte, params Span, name string) (Span, bool) {
 	b := buf[params.Off:params.End()]
-	i := 0
-	for i < len(b) {
-		if b[i] != ';' {
-			i++
-			continue
-		}
-		i++
-		i = skipLWS(b, i)
-		start := i
-		for i < len(b) && isTokenChar(b[i]) {
-			i++
-		}
-		key := b[start:i]
-		i = skipLWS(b, i)
+	for i := 0; i < len(b); {
+		var key []byte
 		var val Span
-		if i < len(b) && b[i] == '=' {
-			i = skipLWS(b, i+1)
-			vs := i
-			if i < len(b) && b[i] == '"' {
-				i = skipQuoted(b, i)
-			} else {
-				for i < len(b) && b[i] != ';' && b[i] != ',' && !isWSP(b[i]) && b[i] != '\r' {
-					i++
-				}
-			}
-			val = Span{params.Off + int32(vs), int32(i - vs)}
-		}
-		if EqualFoldASCII(key, name) {
+		key, val, i = nextParam(b, i, params.Off)
+		if key != nil && EqualFoldASCII(key, name) {
 			return val, true
 		}
 	}
 	return Span{}, false
+}
+
+// nextParam reads the parameter after the next ';' at or after b[i]: its name, its value (a
+// span of the whole buffer, b starting at base; zero without '='), and where reading goes on.
+// key is nil when no ';' is left.
+func nextParam(b []byte, i int, base int32) (key []byte, val Span, next int) {
+	j := bytes.IndexByte(b[i:], ';')
+	if j < 0 {
+		return nil, Span{}, len(b)
+	}
+	i = skipLWS(b, i+j+1)
+	start := i
+	for i < len(b) && isTokenChar(b[i]) {
+		i++
+	}
+	key = b[start:i]
+	i = skipLWS(b, i)
+	if i < len(b) && b[i] == '=' {
+		i = skipLWS(b, i+1)
+		vs := i
+		if i < len(b) && b[i] == '"' {
+			i = skipQuoted(b, i)
+			if i < 0 {
+				i = len(b)
+			}
+		} else {
+			for i < len(b) && b[i] != ';' && b[i] != ',' && !isWSP(b[i]) && b[i] != '\r' {
+				i++
+			}
+		}
+		val = Span{base + int32(vs), int32(i - vs)}
+	}
+	return key, val, i
 }
 
 // AppendUint appends v in decimal.

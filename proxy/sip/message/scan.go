@@ -67,9 +67,21 @@ func trimRight(b []byte, start, end int) int {
 // nextElement returns the end of the comma-separated element starting at i (the index of the
 // comma, or end): commas inside quoted strings and angle brackets do not count. ok is false for
 // an unbalanced quote or bracket.
+// elementStop marks the bytes nextElement must look at.
+var elementStop = [256]bool{'"': true, '<': true, '>': true, ',': true}
+
 func nextElement(b []byte, i, end int) (int, bool) {
 	depth := 0
+	b = b[:end]
 	for i < end {
+		// Most bytes are none of the four that matter: skip them by table. This runs over
+		// every Via, From, To and address list of every message.
+		for i < end && !elementStop[b[i]] {
+			i++
+		}
+		if i >= end {
+			break
+		}
 		switch b[i] {
 		case '"':
 			j := skipQuoted(b[:end], i)

@@ -109,9 +109,24 @@ func parseViaHop(b []byte, start, end int) (ViaHop, bool) {
 			return v, false
 		}
 		v.Params = Span{int32(i), int32(end - i)}
-		v.Branch, _ = FindParam(b, v.Params, "branch")
-		v.Received, _ = FindParam(b, v.Params, "received")
-		v.RPort, v.HasRPort = FindParam(b, v.Params, "rport")
+		// One pass for the three parameters the proxy reads, the first of each name as
+		// FindParam would find it: every Via of every message goes through here.
+		ps := b[i:end]
+		var haveBranch, haveReceived bool
+		for j := 0; j < len(ps); {
+			var key []byte
+			var val Span
+			key, val, j = nextParam(ps, j, v.Params.Off)
+			switch {
+			case key == nil:
+			case !haveBranch && EqualFoldASCII(key, "branch"):
+				v.Branch, haveBranch = val, true
+			case !haveReceived && EqualFoldASCII(key, "received"):
+				v.Received, haveReceived = val, true
+			case !v.HasRPort && EqualFoldASCII(key, "rport"):
+				v.RPort, v.HasRPort = val, true
+			}
+		}
 	}
 	return v, true
 }
