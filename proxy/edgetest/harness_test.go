@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -130,7 +131,11 @@ func (s *site) start(t *testing.T, z *zone, partners ...*site) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The proxy's log is kept, and shown when the test fails: sipp's side alone does not say
+	// why a proxy answered as it did.
+	logs := &syncBuffer{}
 	s.proxy = servertest.Start(t,
+		servertest.WithLog(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		servertest.WithRouting(routing.Options{NodeFQDN: "node1." + s.domain, LocalDomains: []string{s.domain}}),
 		servertest.WithDNS(z.Addr),
 		servertest.WithSIP(relay.Config{
@@ -140,6 +145,11 @@ func (s *site) start(t *testing.T, z *zone, partners ...*site) {
 			TLS:             mat,
 			HopTimeout:      3 * time.Second,
 		}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s's proxy log (its last %d KiB):\n%s", s.name, logTail>>10, lastBytes(logs.String(), logTail))
+		}
+	})
 	ctx := context.Background()
 	c := s.proxy.Client
 	if _, _, err := c.SetFederationRoutingFQDN(ctx, s.fqdn, ""); err != nil {
@@ -168,6 +178,21 @@ func (s *site) internal(transport string) string {
 
 func (s *site) externalPort() int {
 	return int(s.proxy.Relay().ExternalAddrs()[0].AddrPort().Port())
+}
+
+// logTail is how much of a proxy's log a failed test shows.
+const logTail = 64 << 10
+
+// lastBytes is the end of s, at most n bytes of it, from the start of a line.
+func lastBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
 }
 
 // scenario renders testdata/sipp/name with vars into dir.
