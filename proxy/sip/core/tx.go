@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -239,7 +240,7 @@ func (stx *serverTx) sendUpstream(out []byte, status int) {
 		// Over UDP the request may come again: it gets the last response again (and an
 		// INVITE's non-2xx final is retransmitted until the ACK). Over a stream nothing is
 		// retransmitted; a non-INVITE's final over UDP goes to the retransmission cache.
-		stx.lastResp = append(make([]byte, 0, len(out)), out...)
+		stx.lastResp = slices.Clone(out)
 	}
 	if status < 200 {
 		return
@@ -476,7 +477,7 @@ func (stx *serverTx) newClient(t *Target) bool {
 	// final response, and thousands are live at once.
 	sc := getScratch()
 	b := c.appendRequest(sc.buf, stx.req, stx.src.Remote, stx.verdict, t, branch, ctx.sock, &sc.via)
-	ctx.out = append(make([]byte, 0, len(b)), b...)
+	ctx.out = slices.Clone(b)
 	sc.put(b)
 	c.clients.putNew(ctx.key, ctx)
 	stx.client = ctx
