@@ -413,6 +413,9 @@ type clientTx struct {
 	state  ctxState
 	// wantCancel: a CANCEL was asked for before any provisional response; it goes on the first.
 	wantCancel bool
+	// connLost: the connection closed after the request was written to it; the answer may
+	// still come another way until the deadline, now connLostGrace away (see ConnFailed).
+	connLost bool
 
 	deadline  int64 // monoNow
 	retransAt int64
@@ -536,7 +539,7 @@ func (ctx *clientTx) sendNow() error {
 	} else if ctx.target.Proto == transport.TLS {
 		return errors.New("TLS connection without a peer certificate")
 	}
-	return ctx.conn.Send(ctx.out, ctx.stx.batch)
+	return ctx.conn.SendOn(ctx.link, ctx.out, ctx.stx.batch)
 }
 
 // ConnOpened runs when the connection the branch waited for is up.
@@ -553,13 +556,40 @@ func (ctx *clientTx) ConnOpened() {
 }
 
 // ConnFailed runs when the branch's connection fails.
-func (ctx *clientTx) ConnFailed(err error) {
+func (ctx *clientTx) ConnFailed(err error, written bool) {
 	stx := ctx.stx
 	stx.mu.Lock()
 	defer stx.mu.Unlock()
 	if stx.client != ctx || (ctx.state != ctxCalling && ctx.state != ctxProceeding) {
 		return
 	}
+	if written {
+		// The next hop may have the request and answer on a connection of its own, as sipp
+		// and others do, closing this one: that close can be read before the answer, which
+		// the other connection's reader has yet to hand over. Failing over now would give
+		// the caller a 503 for a request that was answered, and mark a working hop down.
+		// The answer gets connLostGrace; a hop that closed without one fails then.
+		ctx.connLost = true
+		if d := monoNow() + int64(connLostGrace); ctx.deadline == 0 || d < ctx.deadline {
+			ctx.deadline = d
+		}
+		stx.arm()
+		return
+	}
+	ctx.connGone(err)
+}
+
+// connLostGrace is how long a branch whose connection closed after its request was written
+// waits for an answer by another way before it fails: the time for another connection's
+// reader to hand over what it already has, even on a busy host. A peer that crashed costs this
+// instead of the hop timeout.
+const connLostGrace = 250 * time.Millisecond
+
+var errConnLost = errors.New("connection closed after the request was written, and no answer came")
+
+// connGone fails the branch for the loss of its connection.
+func (ctx *clientTx) connGone(err error) {
+	stx := ctx.stx
 	if ctx.state == ctxProceeding && stx.invite {
 		// The callee's side is ringing: a broken connection now is an error, not a reason
 		// to ring somewhere else.
@@ -671,6 +701,9 @@ func (ctx *clientTx) tick(now int64, due func(int64) bool) {
 		return
 	}
 	switch {
+	case ctx.connLost:
+		ctx.connLost = false
+		ctx.connGone(errConnLost)
 	case ctx.state == ctxCalling:
 		ctx.failed(telemetry.ReasonTimeout, errTimeout)
 	case ctx.state == ctxProceeding && stx.invite && stx.cancelled:
@@ -700,6 +733,12 @@ func (ctx *clientTx) onResponse(m *message.Msg) {
 			stx.relay(m) // a late 2xx must still reach the caller (RFC 3261 16.7 step 10)
 		}
 		return
+	}
+	if ctx.connLost {
+		// The next hop answers another way: the connection it closed no longer matters, and
+		// the branch's deadline is a hop timeout again (an INVITE's Timer C is set below).
+		ctx.connLost = false
+		ctx.deadline = monoNow() + int64(stx.c.cfg.HopTimeout)
 	}
 	if status < 200 {
 		ctx.retransAt = 0

@@ -39,14 +39,24 @@ func (bt *Batch) Send(sock *UDPSocket, b []byte, to netip.AddrPort) {
 // Len is the number of datagrams queued.
 func (bt *Batch) Len() int { return len(bt.entries) }
 
-// Flush sends what is queued, one sendmmsg per socket (and per udpBatch datagrams), starts
-// the writers of the connections it held back, and empties the batch.
+// Flush sends what is queued, one sendmmsg per socket (and per udpBatch datagrams), then
+// starts the writers of the connections it held back, and empties the batch.
+//
+// Datagrams go first. What a connection was sent is in its queue already, in order, so a
+// later message on it cannot overtake it; a datagram is only ordered when it leaves. Were the
+// writers started first, a request forwarded on a stream could be answered, and the answer
+// relayed by another goroutine, before this one sent its datagrams: a caller over UDP got the
+// 487 of its INVITE before the 200 of its CANCEL (two sites under load).
 func (bt *Batch) Flush() {
+	bt.sendDatagrams()
 	for i, c := range bt.conns {
 		c.release()
 		bt.conns[i] = nil
 	}
 	bt.conns = bt.conns[:0]
+}
+
+func (bt *Batch) sendDatagrams() {
 	for len(bt.entries) > 0 {
 		// The first entry's socket: its datagrams to the front, the others kept for the
 		// next round, in order.

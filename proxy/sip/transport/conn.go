@@ -62,6 +62,9 @@ type Conn struct {
 	held    bool
 	closed  chan struct{}
 	partial int64
+	// queued and written count the bytes ever queued by Send and written to the socket: a
+	// Link's sent (queued when its message was) tells whether the message was written.
+	queued, written uint64
 
 	// bl and queue belong to the read loop: how long what it reads waited in the kernel, and
 	// whether that wait is a standing queue.
@@ -90,7 +93,9 @@ type Waiter interface {
 	// attached is up.
 	ConnOpened()
 	// ConnFailed runs once when the connection fails or closes while the link is attached.
-	ConnFailed(err error)
+	// written: what was last sent with the link (SendOn) was all written to the socket before
+	// the end, so the peer may have it and may answer some other way.
+	ConnFailed(err error, written bool)
 }
 
 // Link attaches a Waiter to a connection: a sender keeps one while it waits for a connection to
@@ -102,6 +107,7 @@ type Link struct {
 	next    *Link
 	conn    atomic.Pointer[Conn]
 	pending bool
+	sent    uint64 // the connection's queued count just past what was sent with the link
 }
 
 func newConn(t *Transport, side Side, proto Protocol, remote netip.AddrPort) *Conn {
@@ -151,6 +157,7 @@ func (c *Conn) Attach(w *Link) (open bool, err error) {
 			}
 		}
 		w.conn.Store(c)
+		w.sent = 0
 		w.prev, w.next = c.waiters.prev, &c.waiters
 		c.waiters.prev.next = w
 		c.waiters.prev = w
@@ -164,7 +171,13 @@ func (c *Conn) Attach(w *Link) (open bool, err error) {
 // starts at the batch's Flush, once everything that one read brought is handled, so all that
 // handling sent on this connection goes out in one write: a writer started at once would run
 // on another core and write each message with a system call of its own.
-func (c *Conn) Send(b []byte, batch *Batch) error {
+func (c *Conn) Send(b []byte, batch *Batch) error { return c.send(b, batch, nil) }
+
+// SendOn is Send for a sender attached with w: if the connection ends, w's ConnFailed says
+// whether b was written first.
+func (c *Conn) SendOn(w *Link, b []byte, batch *Batch) error { return c.send(b, batch, w) }
+
+func (c *Conn) send(b []byte, batch *Batch, w *Link) error {
 	c.mu.Lock()
 	if c.state == connClosed {
 		err := c.err
@@ -180,6 +193,10 @@ func (c *Conn) Send(b []byte, batch *Batch) error {
 		return ErrWriteQueue
 	}
 	c.out = append(c.out, b...)
+	c.queued += uint64(len(b))
+	if w != nil && w.conn.Load() == c {
+		w.sent = c.queued
+	}
 	spawn := false
 	switch {
 	case c.state != connOpen || c.writing:
@@ -240,13 +257,17 @@ func (c *Conn) close(err error) {
 	}
 	c.state = connClosed
 	c.err = err
-	var failed []Waiter
+	type failure struct {
+		w       Waiter
+		written bool
+	}
+	var failed []failure
 	for w := c.waiters.next; w != &c.waiters; {
 		next := w.next
 		w.prev, w.next = nil, nil
 		w.conn.Store(nil)
 		w.pending = false
-		failed = append(failed, w.W)
+		failed = append(failed, failure{w.W, w.sent > 0 && w.sent <= c.written})
 		w = next
 	}
 	c.waiters.next, c.waiters.prev = &c.waiters, &c.waiters
@@ -264,8 +285,8 @@ func (c *Conn) close(err error) {
 	if len(failed) > 0 {
 		// On a goroutine of their own: whoever closes may hold a lock a waiter takes.
 		go func() {
-			for _, w := range failed {
-				w.ConnFailed(err)
+			for _, f := range failed {
+				f.w.ConnFailed(err, f.written)
 			}
 		}()
 	}
@@ -321,14 +342,15 @@ func (c *Conn) writeLoop() {
 		c.free = nil
 		c.mu.Unlock()
 		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := c.nc.Write(data); err != nil {
-			c.mu.Lock()
+		n, err := c.nc.Write(data)
+		c.mu.Lock()
+		c.written += uint64(n)
+		if err != nil {
 			c.writing = false
 			c.mu.Unlock()
 			c.close(err)
 			return
 		}
-		c.mu.Lock()
 		if c.free == nil && cap(data) <= 256<<10 {
 			c.free = data[:0]
 		}

@@ -15,14 +15,18 @@ import (
 
 // waiter counts what a Link is told.
 type waiter struct {
-	opened atomic.Int32
-	failed chan error
+	opened  atomic.Int32
+	written atomic.Bool // what ConnFailed was told
+	failed  chan error
 }
 
 func newWaiter() *waiter { return &waiter{failed: make(chan error, 10)} }
 
-func (w *waiter) ConnOpened()          { w.opened.Add(1) }
-func (w *waiter) ConnFailed(err error) { w.failed <- err }
+func (w *waiter) ConnOpened() { w.opened.Add(1) }
+func (w *waiter) ConnFailed(err error, written bool) {
+	w.written.Store(written)
+	w.failed <- err
+}
 
 // failure returns the error ConnFailed got, or nil if it did not run within d.
 func (w *waiter) failure(d time.Duration) error {
@@ -128,6 +132,53 @@ func TestLinks(t *testing.T) {
 		c2.Close()
 		if w.failure(time.Second) == nil {
 			t.Fatal("the second connection did not tell its link")
+		}
+	})
+
+	// A sender that learns its message was written may wait for an answer by another way; one
+	// whose message never left must fail over at once.
+	t.Run("told whether its message was written", func(t *testing.T) {
+		for _, tc := range []struct {
+			name        string
+			open, viaOn bool
+			want        bool
+		}{
+			{"written", true, true, true},
+			{"queued while dialling", false, true, false},
+			{"sent without the link", true, false, false},
+		} {
+			c, open := dialing(t, tp)
+			if tc.open {
+				open()
+			}
+			w := newWaiter()
+			l := &Link{W: w}
+			_, _ = c.Attach(l)
+			msg := []byte("OPTIONS sip:x SIP/2.0\r\n\r\n")
+			if tc.viaOn {
+				_ = c.SendOn(l, msg, nil)
+			} else {
+				_ = c.Send(msg, nil)
+			}
+			if tc.open {
+				deadline := time.Now().Add(time.Second)
+				for time.Now().Before(deadline) {
+					c.mu.Lock()
+					done := c.written == c.queued
+					c.mu.Unlock()
+					if done {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			c.Close()
+			if w.failure(time.Second) == nil {
+				t.Fatalf("%s: ConnFailed did not run", tc.name)
+			}
+			if got := w.written.Load(); got != tc.want {
+				t.Errorf("%s: ConnFailed told written=%v, want %v", tc.name, got, tc.want)
+			}
 		}
 	})
 

@@ -1,0 +1,128 @@
+package core
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/message"
+	"github.com/sipfed/terraform-provider-sip/proxy/sip/transport"
+)
+
+// streamHop is a next hop on loopback TCP, written here: it takes the connection the core
+// dials, and answers as a test tells it.
+type streamHop struct {
+	ln   net.Listener
+	addr netip.AddrPort
+}
+
+func newStreamHop(t *testing.T) *streamHop {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	return &streamHop{ln: ln, addr: ln.Addr().(*net.TCPAddr).AddrPort()}
+}
+
+func (h *streamHop) target() Target {
+	return Target{Side: transport.Internal, Proto: transport.TCP, Addr: h.addr}
+}
+
+// request accepts the core's connection and reads one request from it.
+func (h *streamHop) request(t *testing.T) (net.Conn, *message.Msg) {
+	t.Helper()
+	_ = h.ln.(*net.TCPListener).SetDeadline(time.Now().Add(readTimeout))
+	c, err := h.ln.Accept()
+	if err != nil {
+		t.Fatalf("next hop: accept: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetReadDeadline(time.Now().Add(readTimeout))
+	br := bufio.NewReader(c)
+	var head []byte
+	length := 0
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("next hop: read: %v", err)
+		}
+		head = append(head, line...)
+		if v, ok := strings.CutPrefix(line, "Content-Length:"); ok {
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(br, body); err != nil {
+		t.Fatalf("next hop: read body: %v", err)
+	}
+	m := new(message.Msg)
+	if err := message.Parse(m, append(head, body...), false, message.DefaultLimits); err != nil {
+		t.Fatalf("next hop: %v\n%s", err, append(head, body...))
+	}
+	return c, m
+}
+
+// A next hop may answer on a connection of its own and close the one the request came on
+// (sipp does both): the close is no failure of the branch while its answer may still come.
+// Seen in the field: two sites and sipp, under load; the close was read first, the branch
+// failed over at once, the caller got 503 "no next hop answered" and the hop was marked down.
+func TestAnswerAfterTheRequestsConnectionClosed(t *testing.T) {
+	r := newRig(t, Config{HopTimeout: 10 * time.Second, HealthBackoff: time.Minute, ViaHost: "127.0.0.1"})
+	back, err := r.tp.Listen(transport.Internal, transport.TCP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.tp.Serve()
+	caller, hop := newPeer(t), newStreamHop(t)
+	r.pol.forwardTo(hop.target())
+
+	r.request(t, caller, message1("lost1"))
+	conn, fwd := hop.request(t)
+	_ = conn.Close()
+	// The close reaches the core first: the answer comes later, on another connection.
+	time.Sleep(50 * time.Millisecond)
+	other, err := net.Dial("tcp4", back.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Write(appendResponse(fwd, 200, "OK")); err != nil {
+		t.Fatal(err)
+	}
+	caller.status(t, 200)
+	if r.c.health.known(&Target{Side: transport.Internal, Proto: transport.TCP, Addr: hop.addr}) {
+		t.Error("the next hop is marked down: it answered")
+	}
+}
+
+// A next hop that closes the connection without answering fails the branch soon after, not at
+// the hop timeout, and is marked down.
+func TestCloseWithoutAnswerFailsOverSoon(t *testing.T) {
+	r := newRig(t, Config{HopTimeout: 10 * time.Second, HealthBackoff: time.Minute, ViaHost: "127.0.0.1"})
+	caller, hop, good := newPeer(t), newStreamHop(t), newPeer(t)
+	r.pol.forwardTo(hop.target(), good.target())
+
+	start := time.Now()
+	r.request(t, caller, message1("lost2"))
+	conn, _ := hop.request(t)
+	_ = conn.Close()
+	fwd := good.method(t, "MESSAGE")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("failed over after %v: want well within the hop timeout (10s)", d)
+	}
+	r.answer(t, good, fwd, 200, "OK")
+	caller.status(t, 200)
+	if !r.c.health.known(&Target{Side: transport.Internal, Proto: transport.TCP, Addr: hop.addr}) {
+		t.Error("the next hop that closed without answering is not marked down")
+	}
+}
