@@ -126,3 +126,48 @@ func TestCloseWithoutAnswerFailsOverSoon(t *testing.T) {
 		t.Error("the next hop that closed without answering is not marked down")
 	}
 }
+
+// The same for a ringing INVITE: the callee rang on the request's connection, closed it, and
+// answers on its own. Had it not answered, the caller would get 503 soon after the close, not
+// at Timer C.
+func TestRingingInviteAnsweredAfterItsConnectionClosed(t *testing.T) {
+	for _, answers := range []bool{true, false} {
+		r := newRig(t, Config{HopTimeout: 10 * time.Second, HealthBackoff: time.Minute, ViaHost: "127.0.0.1"})
+		back, err := r.tp.Listen(transport.Internal, transport.TCP, "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.tp.Serve()
+		caller, hop := newPeer(t), newStreamHop(t)
+		r.pol.forwardTo(hop.target())
+
+		start := time.Now()
+		r.request(t, caller, invite("ring" + strconv.FormatBool(answers)))
+		conn, fwd := hop.request(t)
+		if _, err := conn.Write(appendResponse(fwd, 180, "Ringing")); err != nil {
+			t.Fatal(err)
+		}
+		caller.status(t, 180)
+		_ = conn.Close()
+		if !answers {
+			res := caller.status(t, 503)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("503 after %v: want soon after the close", d)
+			}
+			if w, _ := res.First(message.Warning); !strings.Contains(res.Str(w.Value), "connection to the next hop closed") {
+				t.Errorf("503 without the reason: %q", res.Str(w.Value))
+			}
+			continue
+		}
+		time.Sleep(50 * time.Millisecond)
+		other, err := net.Dial("tcp4", back.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if _, err := other.Write(appendResponse(fwd, 200, "OK")); err != nil {
+			t.Fatal(err)
+		}
+		caller.status(t, 200)
+	}
+}
