@@ -142,7 +142,7 @@ func TestRingingInviteAnsweredAfterItsConnectionClosed(t *testing.T) {
 		r.pol.forwardTo(hop.target())
 
 		start := time.Now()
-		r.request(t, caller, invite("ring" + strconv.FormatBool(answers)))
+		r.request(t, caller, invite("ring"+strconv.FormatBool(answers)))
 		conn, fwd := hop.request(t)
 		if _, err := conn.Write(appendResponse(fwd, 180, "Ringing")); err != nil {
 			t.Fatal(err)
