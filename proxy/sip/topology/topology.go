@@ -17,6 +17,7 @@ import (
 	"errors"
 	"hash"
 	"sync"
+	"sync/atomic"
 )
 
 // KeySize is the size of a deployment key.
@@ -29,7 +30,11 @@ type Codec struct {
 	callBlock cipher.Block
 	callMAC   []byte
 	macs      sync.Pool // hash.Hash of callMAC
-	markers   sync.Map  // host -> marker string
+	// markers are the markers of our own hosts (lower case), the names Marker was asked for,
+	// which the configuration bounds: copied on write, read on every message without a lock.
+	// A host IsOwn checks is not kept: partners name any host they like.
+	markers   atomic.Pointer[map[string]marker]
+	markersMu sync.Mutex
 }
 
 // ErrKey: the deployment key is not KeySize bytes.
@@ -72,36 +77,100 @@ const markerLen = 12
 
 // Marker is the route marker of an own Route entry naming host: a partner can copy it, but not
 // make one for a name of its own, and another deployment's markers never match ours.
+//
+// Call it for the proxy's own names only: what it is asked for is kept.
 func (c *Codec) Marker(host string) string {
-	if v, ok := c.markers.Load(host); ok {
-		return v.(string)
+	var lb [256]byte
+	if len(host) <= len(lb) {
+		if m := c.markers.Load(); m != nil {
+			if mk, ok := (*m)[string(lowerASCII(lb[:0], host))]; ok {
+				return mk.s
+			}
+		}
 	}
-	m := hmac.New(sha256.New, c.markerKey)
-	m.Write(lowerASCII(host))
-	mk := base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
-	if len(host) <= 255 {
-		c.markers.Store(host, mk)
-	}
-	return mk
+	return c.keep(string(lowerASCII(nil, host)))
 }
 
-// IsOwn reports whether marker is ours for host (case-insensitive host).
+// keep computes the marker of lower, a host in lower case, and keeps it.
+func (c *Codec) keep(lower string) string {
+	var mk marker
+	c.appendMarker(mk.b[:0], []byte(lower))
+	mk.s = string(mk.b[:])
+	if len(lower) <= 255 {
+		c.markersMu.Lock()
+		old := c.markers.Load()
+		if old == nil || len(*old) < maxMarkers {
+			m := make(map[string]marker, 1+lenOf(old))
+			if old != nil {
+				for k, v := range *old {
+					m[k] = v
+				}
+			}
+			m[lower] = mk
+			c.markers.Store(&m)
+		}
+		c.markersMu.Unlock()
+	}
+	return mk.s
+}
+
+// marker is a marker kept, as a string (Marker) and as bytes (IsOwn).
+type marker struct {
+	s string
+	b [markerLen]byte
+}
+
+// maxMarkers bounds the markers kept, whatever asks: a proxy has a few names of its own.
+const maxMarkers = 4096
+
+func lenOf(m *map[string]marker) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
+}
+
+// appendMarker appends the marker of host, which is in lower case.
+func (c *Codec) appendMarker(dst, host []byte) []byte {
+	m := hmac.New(sha256.New, c.markerKey)
+	m.Write(host)
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.AppendEncode(dst, m.Sum(sum[:0])[:9])
+}
+
+// IsOwn reports whether marker is ours for host (case-insensitive host). A host of ours is
+// found among the markers kept; any other is computed and forgotten.
 func (c *Codec) IsOwn(host, marker []byte) bool {
 	if len(marker) != markerLen {
 		return false
 	}
-	want := c.Marker(string(lowerASCII(string(host))))
-	return subtle.ConstantTimeCompare(marker, []byte(want)) == 1
-}
-
-func lowerASCII(s string) []byte {
-	b := []byte(s)
-	for i, ch := range b {
-		if 'A' <= ch && ch <= 'Z' {
-			b[i] = ch + 'a' - 'A'
+	var lb [256]byte
+	lower := lb[:0]
+	if len(host) <= len(lb) {
+		lower = lowerASCII(lower, host)
+	} else {
+		lower = lowerASCII(nil, host)
+	}
+	if m := c.markers.Load(); m != nil {
+		if mk, ok := (*m)[string(lower)]; ok {
+			return subtle.ConstantTimeCompare(marker, mk.b[:]) == 1
 		}
 	}
-	return b
+	// Computed from a copy: the hash would move lower's array to the heap for every call.
+	var want [markerLen]byte
+	return subtle.ConstantTimeCompare(marker, c.appendMarker(want[:0], []byte(string(lower)))) == 1
+}
+
+// lowerASCII appends b in lower case (ASCII letters only) to dst.
+func lowerASCII[T string | []byte](dst []byte, b T) []byte {
+	for i := 0; i < len(b); i++ {
+		ch := b[i]
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		dst = append(dst, ch)
+	}
+	return dst
 }
 
 // Seal appends plaintext encrypted and authenticated, base64url: safe in a URI parameter.
@@ -216,3 +285,6 @@ func (c *Codec) unmaskCallID(dst, id []byte) ([]byte, bool) {
 	}
 	return append(dst, pt...), true
 }
+
+// cachedMarkers counts the markers kept (tests).
+func (c *Codec) cachedMarkers() int { return lenOf(c.markers.Load()) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -258,5 +259,56 @@ func TestMaskCallIDAllocates(t *testing.T) {
 	long := bytes.Repeat([]byte("x"), 400) // past the pooled buffer: still right
 	if back := c.CrossCallID(nil, c.CrossCallID(nil, long)); !bytes.Equal(back, long) {
 		t.Errorf("a 400-byte Call-ID came back as %q", back)
+	}
+}
+
+// Route and Record-Route entries come from partners: IsOwn checks any host one names, and must
+// keep nothing of it. Seen in review: every host checked was cached for good, so a partner could
+// grow the proxy's memory without bound with entries of random names and markers of the right
+// length.
+func TestIsOwnKeepsNothingOfOthersHosts(t *testing.T) {
+	c := codec(t)
+	own := c.Marker("fed.example.com")
+	before := c.cachedMarkers()
+	fake := []byte(strings.Repeat("A", markerLen))
+	for i := range 10000 {
+		if c.IsOwn([]byte("h"+strconv.Itoa(i)+".partner.example"), fake) {
+			t.Fatal("a made-up marker matched")
+		}
+	}
+	if after := c.cachedMarkers(); after != before {
+		t.Errorf("checking 10,000 partner hosts left %d markers cached, want %d", after, before)
+	}
+	if !c.IsOwn([]byte("FED.example.com"), []byte(own)) || c.IsOwn([]byte("fed.example.org"), []byte(own)) {
+		t.Error("IsOwn no longer tells our host from another")
+	}
+}
+
+// IsOwn runs for every Route and Record-Route entry of every message: for our own hosts, it
+// costs the heap nothing.
+func TestIsOwnAllocates(t *testing.T) {
+	c := codec(t)
+	own := []byte(c.Marker("fed.example.com"))
+	host := []byte("Fed.Example.com")
+	if n := testing.AllocsPerRun(100, func() {
+		if !c.IsOwn(host, own) {
+			t.Fatal("not own")
+		}
+	}); n != 0 {
+		t.Errorf("IsOwn allocated %.0f times", n)
+	}
+}
+
+// Marker runs for every Record-Route the proxy writes: for a name it knows, it costs the heap
+// nothing.
+func TestMarkerAllocates(t *testing.T) {
+	c := codec(t)
+	want := c.Marker("fed.example.com")
+	if n := testing.AllocsPerRun(100, func() {
+		if c.Marker("FED.example.com") != want {
+			t.Fatal("marker changed")
+		}
+	}); n != 0 {
+		t.Errorf("Marker allocated %.0f times", n)
 	}
 }
