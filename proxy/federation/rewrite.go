@@ -122,6 +122,14 @@ func (p *Policy) expandRR(dst []byte, m *message.Msg, addrs []message.NameAddr) 
 		dst = append(dst, m.Buf[na.Whole.Off:s.Off-int32(len(paramRouteSet)+2)]...)
 		dst = append(dst, m.Buf[s.End():na.Whole.End()]...)
 		dst = append(dst, "\r\n"...)
+		if enc := m.Bytes(s); len(enc) == 2 && enc[0] == routeSetInternal {
+			// Our internal entry alone, as most requests from the internal side carry: its
+			// line is made once, not parsed back out of the set for every response.
+			if proto, ok := protoOfLetter(enc[1]); ok {
+				dst = append(dst, p.rrInternal[proto]...)
+			}
+			continue
+		}
 		plain, ok := p.decodeRouteSet(m.Bytes(s))
 		if !ok {
 			continue

@@ -345,3 +345,27 @@ func TestPermit(t *testing.T) {
 		})
 	}
 }
+
+// A response to a request from the internal side gives it back our internal entry: the same
+// bytes whether it was sealed with others or travelled alone as a protocol letter (whose line
+// is made once).
+func TestExpandInternalOnlyRouteSet(t *testing.T) {
+	f := newFixture(t)
+	for _, proto := range []transport.Protocol{transport.UDP, transport.TCP, transport.TLS} {
+		alone := string(f.p.extRR(routingFQDN, proto))
+		plain := f.p.rrInternal[proto][len("Record-Route: ") : len(f.p.rrInternal[proto])-2]
+		sealed := string(f.p.appendRR(nil, routingFQDN, extPort, transport.TLS, f.p.appendRouteSet(nil, proto, false, plain)))
+		var got [2][]byte
+		for i, line := range []string{alone, sealed} {
+			m := messagetest.Parse(t, "SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS h;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\n"+
+				"Call-ID: x\r\nCSeq: 1 INVITE\r\n"+line+"Content-Length: 0\r\n\r\n")
+			got[i] = f.p.expandRR(nil, m, addresses(m, message.RecordRoute))
+		}
+		if !bytes.Equal(got[0], got[1]) {
+			t.Errorf("%s: alone gives\n%q\nsealed gives\n%q", proto, got[0], got[1])
+		}
+		if !bytes.Contains(got[0], f.p.rrInternal[proto]) {
+			t.Errorf("%s: %q lacks our internal entry %q", proto, got[0], f.p.rrInternal[proto])
+		}
+	}
+}
