@@ -34,6 +34,7 @@ func TestTwoSitesCarryWholeDialogs(t *testing.T) {
 				{"INVITE 180 200 ACK BYE", "uac_call.xml", "uas_call.xml"},
 				{"CANCEL", "uac_cancel.xml", "uas_cancel.xml"},
 				{"SUBSCRIBE NOTIFY refresh unsubscribe", "uac_subscribe.xml", "uas_subscribe.xml"},
+				{"INVITE, hold by the callee, MESSAGE in the call, BYE by the callee", "uac_reinvite.xml", "uas_reinvite.xml"},
 			} {
 				t.Run(transport+"/"+dir.name+"/"+sc.name, func(t *testing.T) {
 					tmp := t.TempDir()
