@@ -103,7 +103,7 @@ func newBenchRig(b *testing.B, transport string) *benchRig {
 		// Any wait at all is over the target: once the first window has passed, every new
 		// request is refused at admission.
 		transport = "udp"
-		cfg.Overload = core.OverloadConfig{QueueDelay: time.Nanosecond, Interval: time.Microsecond}
+		cfg.Overload = core.OverloadConfig{UDPQueueDelay: time.Nanosecond, Interval: time.Microsecond}
 	}
 	switch transport {
 	case "udp":

@@ -18,6 +18,7 @@ type sipFlags struct {
 	maxInFlight      int
 	overloadControl  bool
 	queueDelay       time.Duration
+	udpQueueDelay    time.Duration
 	schedulingDelay  time.Duration
 	overloadInterval time.Duration
 	nextHopBackoff   time.Duration
@@ -42,7 +43,8 @@ func (s *sipFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.inviteTimeout, "invite-timeout", core.DefaultInviteTimeout, "cancel an INVITE branch that has rung this long (RFC 3261 Timer C)")
 	fs.IntVar(&s.maxInFlight, "max-in-flight", core.DefaultMaxInFlight, "answer new requests 503 while this many transactions await a final response (a TCP or TLS connection with fewer than 8 in flight still gets in, up to an eighth over)")
 	fs.BoolVar(&s.overloadControl, "overload-control", true, "refuse new requests with 503 at admission while requests keep waiting longer than the targets below")
-	fs.DurationVar(&s.queueDelay, "overload-queue-delay", core.DefaultQueueDelay, "target wait of a request before its handling (UDP: from the kernel's receive time, per socket; TCP and TLS: estimated per connection from the socket's queue)")
+	fs.DurationVar(&s.queueDelay, "overload-queue-delay", core.DefaultQueueDelay, "target wait of a request on TCP or TLS before its handling, estimated per connection from the socket's queue")
+	fs.DurationVar(&s.udpQueueDelay, "overload-udp-queue-delay", core.DefaultUDPQueueDelay, "target wait of a request on UDP before its handling, from the kernel's receive time, per socket (lower: past what the socket's buffer holds, the kernel drops silently)")
 	fs.DurationVar(&s.schedulingDelay, "overload-scheduling-delay", core.DefaultSchedulingDelay, "target lateness of the scheduler (TCP and TLS)")
 	fs.DurationVar(&s.overloadInterval, "overload-interval", core.DefaultInterval, "window over which the least wait must stay above its target to count as overload; a TCP or TLS connection whose receive queue does not drain for three windows gets a growing share of its new requests refused")
 	fs.DurationVar(&s.nextHopBackoff, "next-hop-backoff", core.DefaultHealthBackoff, "skip a next hop that failed for this long, then probe it with OPTIONS before using it again")
@@ -68,7 +70,7 @@ const maxHopConns = 16
 // apply sets the relay configuration from the flags, checking each.
 func (s *sipFlags) apply(c *relay.Config) error {
 	for name, d := range map[string]time.Duration{
-		"--hop-timeout": s.hopTimeout, "--invite-timeout": s.inviteTimeout, "--overload-queue-delay": s.queueDelay,
+		"--hop-timeout": s.hopTimeout, "--invite-timeout": s.inviteTimeout, "--overload-queue-delay": s.queueDelay, "--overload-udp-queue-delay": s.udpQueueDelay,
 		"--overload-scheduling-delay": s.schedulingDelay, "--overload-interval": s.overloadInterval,
 		"--next-hop-backoff": s.nextHopBackoff, "--message-timeout": s.messageTimeout,
 		"--idle-timeout-internal": s.idleInternal, "--idle-timeout-external": s.idleExternal,
@@ -97,7 +99,7 @@ func (s *sipFlags) apply(c *relay.Config) error {
 	}
 	c.ShowTopology = !s.topologyHiding
 	c.HopTimeout, c.InviteTimeout, c.MaxInFlight = s.hopTimeout, s.inviteTimeout, s.maxInFlight
-	c.Overload = core.OverloadConfig{Disabled: !s.overloadControl, QueueDelay: s.queueDelay,
+	c.Overload = core.OverloadConfig{Disabled: !s.overloadControl, QueueDelay: s.queueDelay, UDPQueueDelay: s.udpQueueDelay,
 		SchedulingDelay: s.schedulingDelay, Interval: s.overloadInterval}
 	c.HealthBackoff = s.nextHopBackoff
 	c.Limits = transport.Limits{

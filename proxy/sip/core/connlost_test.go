@@ -90,7 +90,7 @@ func TestAnswerAfterTheRequestsConnectionClosed(t *testing.T) {
 	conn, fwd := hop.request(t)
 	_ = conn.Close()
 	// The close reaches the core first: the answer comes later, on another connection.
-	time.Sleep(50 * time.Millisecond)
+	waitConnLost(t, r.c)
 	other, err := net.Dial("tcp4", back.String())
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +149,7 @@ func TestRingingInviteAnsweredAfterItsConnectionClosed(t *testing.T) {
 		}
 		caller.status(t, 180)
 		_ = conn.Close()
+		waitConnLost(t, r.c)
 		if !answers {
 			res := caller.status(t, 503)
 			if d := time.Since(start); d > 2*time.Second {
@@ -159,7 +160,6 @@ func TestRingingInviteAnsweredAfterItsConnectionClosed(t *testing.T) {
 			}
 			continue
 		}
-		time.Sleep(50 * time.Millisecond)
 		other, err := net.Dial("tcp4", back.String())
 		if err != nil {
 			t.Fatal(err)
@@ -170,4 +170,30 @@ func TestRingingInviteAnsweredAfterItsConnectionClosed(t *testing.T) {
 		}
 		caller.status(t, 200)
 	}
+}
+
+// waitConnLost waits until a branch of c has seen its connection close after its request was
+// written.
+func waitConnLost(t *testing.T, c *Core) {
+	t.Helper()
+	waitFor(t, 2*time.Second, "a branch to see its connection close", func() bool {
+		var ctxs []*clientTx
+		for i := range c.clients.s {
+			sh := &c.clients.s[i]
+			sh.mu.Lock()
+			for _, ctx := range sh.m {
+				ctxs = append(ctxs, ctx)
+			}
+			sh.mu.Unlock()
+		}
+		for _, ctx := range ctxs {
+			ctx.stx.mu.Lock()
+			lost := ctx.connLost
+			ctx.stx.mu.Unlock()
+			if lost {
+				return true
+			}
+		}
+		return false
+	})
 }

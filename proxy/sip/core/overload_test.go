@@ -55,9 +55,9 @@ func forceUDPVerdict(o *overload, q *transport.Window, wait time.Duration) {
 	start := time.Now().Add(time.Hour).UnixNano()
 	q.Init(time.Unix(0, start-int64(o.cfg.Interval)))
 	for i := 0; i < 10; i++ {
-		q.Observe(wait, start-int64(o.cfg.Interval)+int64(i), o.cfg.Interval, o.cfg.QueueDelay)
+		q.Observe(wait, start-int64(o.cfg.Interval)+int64(i), o.cfg.Interval, o.cfg.UDPQueueDelay)
 	}
-	q.Observe(wait, start, o.cfg.Interval, o.cfg.QueueDelay)
+	q.Observe(wait, start, o.cfg.Interval, o.cfg.UDPQueueDelay)
 }
 
 func TestAdmit(t *testing.T) {
@@ -84,7 +84,9 @@ func TestAdmit(t *testing.T) {
 	sock := udpSocket(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o, m := testOverload(t, OverloadConfig{Disabled: tc.disabled, QueueDelay: testTarget, Interval: testInterval})
+			// UDP has a target of its own: the streams' is far off, so that a UDP request
+			// judged by it would pass.
+			o, m := testOverload(t, OverloadConfig{Disabled: tc.disabled, QueueDelay: time.Hour, UDPQueueDelay: testTarget, Interval: testInterval})
 			forceUDPVerdict(o, sock.Queue(), 0)
 			if tc.overloaded {
 				forceUDPVerdict(o, sock.Queue(), 2*testTarget)
@@ -117,7 +119,7 @@ func TestAdmit(t *testing.T) {
 // The symptom of a single sample deciding: after a quiet spell, the first request, which
 // waited a little too long once (a GC pause), was refused although nothing queued.
 func TestAdmitAfterIdle(t *testing.T) {
-	o, _ := testOverload(t, OverloadConfig{QueueDelay: testTarget, Interval: testInterval})
+	o, _ := testOverload(t, OverloadConfig{QueueDelay: testTarget, UDPQueueDelay: testTarget, Interval: testInterval})
 	sock := udpSocket(t)
 	sock.Queue().Init(time.Now().Add(-10 * testInterval))
 	src := &transport.Source{Proto: transport.UDP, Socket: sock, Arrived: time.Now().Add(-3 * testTarget / 2)}
@@ -150,7 +152,7 @@ func TestAdmitStreamShare(t *testing.T) {
 
 // The gauge and the log line follow the state, once per change.
 func TestOverloadChangedGauge(t *testing.T) {
-	o, m := testOverload(t, OverloadConfig{QueueDelay: testTarget, Interval: testInterval})
+	o, m := testOverload(t, OverloadConfig{QueueDelay: testTarget, UDPQueueDelay: testTarget, Interval: testInterval})
 	gauge := func() float64 {
 		var d dto.Metric
 		_ = m.overloaded.Write(&d)
@@ -177,7 +179,7 @@ func TestOverloadChangedGauge(t *testing.T) {
 // Two UDP sockets, one overloaded: the state is on while either is, and the quiet one's
 // intervals ending do not switch it off (the log line would flap with every interval).
 func TestOverloadStateAcrossSockets(t *testing.T) {
-	o, m := testOverload(t, OverloadConfig{QueueDelay: testTarget, Interval: testInterval})
+	o, m := testOverload(t, OverloadConfig{QueueDelay: testTarget, UDPQueueDelay: testTarget, Interval: testInterval})
 	busy, quiet := udpSocket(t), udpSocket(t)
 	gauge := func() float64 {
 		var d dto.Metric
@@ -245,7 +247,7 @@ func TestAdmitInFlight(t *testing.T) {
 func TestOverloadLogLines(t *testing.T) {
 	var buf strings.Builder
 	var mu sync.Mutex
-	o, m := testOverload(t, OverloadConfig{QueueDelay: testTarget, Interval: testInterval})
+	o, m := testOverload(t, OverloadConfig{QueueDelay: testTarget, UDPQueueDelay: testTarget, Interval: testInterval})
 	o.log = slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
 	lines := func() (on, over int) {
 		mu.Lock()

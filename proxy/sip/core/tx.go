@@ -580,10 +580,10 @@ func (ctx *clientTx) ConnFailed(err error, written bool) {
 }
 
 // connLostGrace is how long a branch whose connection closed after its request was written
-// waits for an answer by another way before it fails: the time for another connection's
-// reader to hand over what it already has, even on a busy host. A peer that crashed costs this
-// instead of the hop timeout.
-const connLostGrace = 250 * time.Millisecond
+// waits for an answer by another way before it fails: T1, the RFC's round-trip estimate, ample
+// for another connection's reader to hand over what it already has, even on a busy host. A
+// peer that crashed costs this instead of the hop timeout.
+const connLostGrace = T1
 
 var errConnLost = errors.New("connection closed after the request was written, and no answer came")
 

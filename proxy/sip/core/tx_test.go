@@ -206,7 +206,7 @@ func TestAdmissionSparesDialogs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, Config{Overload: OverloadConfig{QueueDelay: testTarget, Interval: testInterval}})
+			r := newRig(t, Config{Overload: OverloadConfig{QueueDelay: testTarget, UDPQueueDelay: testTarget, Interval: testInterval}})
 			caller, hop := newPeer(t), newPeer(t)
 			r.pol.forwardTo(hop.target())
 			tc.setup(r)

@@ -64,7 +64,9 @@ type Conn struct {
 	partial int64
 	// queued and written count the bytes ever queued by Send and written to the socket: a
 	// Link's sent (queued when its message was) tells whether the message was written.
-	queued, written uint64
+	// writeEnd is where the write in progress ends: a peer that read it may close before the
+	// writer is back to count it.
+	queued, written, writeEnd uint64
 
 	// bl and queue belong to the read loop: how long what it reads waited in the kernel, and
 	// whether that wait is a standing queue.
@@ -267,7 +269,11 @@ func (c *Conn) close(err error) {
 		w.prev, w.next = nil, nil
 		w.conn.Store(nil)
 		w.pending = false
-		failed = append(failed, failure{w.W, w.sent > 0 && w.sent <= c.written})
+		done := c.written
+		if c.writing {
+			done = c.writeEnd
+		}
+		failed = append(failed, failure{w.W, w.sent > 0 && w.sent <= done})
 		w = next
 	}
 	c.waiters.next, c.waiters.prev = &c.waiters, &c.waiters
@@ -340,6 +346,7 @@ func (c *Conn) writeLoop() {
 		data := c.out
 		c.out = c.free[:0]
 		c.free = nil
+		c.writeEnd = c.written + uint64(len(data))
 		c.mu.Unlock()
 		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		n, err := c.nc.Write(data)
