@@ -21,7 +21,7 @@ sipfed_args() {
 		--internal-next-hop 'sip:127.0.0.1:5090;transport=tls'
 		--tls-cert "$2/proxy.crt" --tls-key "$2/proxy.key" --tls-ca "$2/ca.crt"
 		--log-level warn)
-	# SIPFED_FLAGS: more flags, for experiments (word-split), e.g. "--overload-queue-delay 40ms".
+	# SIPFED_FLAGS: more flags, for experiments (word-split), e.g. "--overload-udp-queue-delay 40ms".
 	# shellcheck disable=SC2206
 	[ -n "${SIPFED_FLAGS:-}" ] && SIPFED_ARGS+=(${SIPFED_FLAGS})
 	return 0
