@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sipfed/terraform-provider-sip/proxy/relay"
 )
@@ -17,6 +18,7 @@ func TestSIPFlagsRefuseBadLimits(t *testing.T) {
 	}{
 		{[]string{"--hop-timeout", "0s"}, "--hop-timeout must be positive"},
 		{[]string{"--dial-timeout", "-1s"}, "--dial-timeout must be positive"},
+		{[]string{"--overload-udp-queue-delay", "0s"}, "--overload-udp-queue-delay must be positive"},
 		{[]string{"--max-message-size", "100"}, "--max-message-size must be between 1024 and 1048576"},
 		{[]string{"--max-in-flight", "0"}, "--max-in-flight must be positive"},
 		{[]string{"--max-connections-per-address-external", "-1"}, "--max-connections-per-address-* must not be negative"},
@@ -44,7 +46,8 @@ func TestSIPFlagsSetTheRelay(t *testing.T) {
 	var s sipFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	s.register(fs)
-	if err := fs.Parse([]string{"--next-hop-connections", "3", "--topology-hiding=false", "--max-in-flight", "100"}); err != nil {
+	if err := fs.Parse([]string{"--next-hop-connections", "3", "--topology-hiding=false", "--max-in-flight", "100",
+		"--overload-udp-queue-delay", "40ms", "--overload-queue-delay", "80ms"}); err != nil {
 		t.Fatal(err)
 	}
 	var c relay.Config
@@ -53,5 +56,8 @@ func TestSIPFlagsSetTheRelay(t *testing.T) {
 	}
 	if c.Limits.ConnsPerHop != 3 || !c.ShowTopology || c.MaxInFlight != 100 {
 		t.Fatalf("relay config: conns per hop %d, show topology %v, max in flight %d", c.Limits.ConnsPerHop, c.ShowTopology, c.MaxInFlight)
+	}
+	if c.Overload.UDPQueueDelay != 40*time.Millisecond || c.Overload.QueueDelay != 80*time.Millisecond {
+		t.Fatalf("overload targets: UDP %v, streams %v; want 40ms and 80ms", c.Overload.UDPQueueDelay, c.Overload.QueueDelay)
 	}
 }
