@@ -23,6 +23,8 @@ type health struct {
 	hops    sync.Map // hopKey -> *hopState
 	probes  sync.Map // branch -> *probe
 	downNow sync.Map // hopKey -> struct{}: for the gauge
+	// swept is when hops nobody asks about were last forgotten (unix ns; see forget).
+	swept atomic.Int64
 }
 
 type hopKey struct {
@@ -97,6 +99,7 @@ func (h *health) failed(t *Target, via, reason string) {
 		// hop, only mislead the operator.
 		return
 	}
+	h.forget(time.Now()) // before any hop's lock is held: it takes each in turn
 	k := keyOf(t)
 	v, _ := h.hops.LoadOrStore(k, &hopState{target: *t, via: via})
 	st := v.(*hopState)
@@ -115,6 +118,30 @@ func (h *health) failed(t *Target, via, reason string) {
 		h.c.log.Warn("next hop down: skipped until a probe answers", telemetry.KeyNextHop, t.Addr.String(),
 			telemetry.KeyProtocol, t.Proto.String(), telemetry.KeyReason, reason, telemetry.KeyDuration, st.backoff)
 	}
+}
+
+// forget drops the hops nobody has asked about for the longest back-off since theirs ended: a
+// request for one starts its probe, so an entry left idle that long is a hop no route names
+// any more (an in-dialog target a partner's Contact named, say). Without this, every hop that
+// ever failed and never answered again would be kept for good. It runs at most once per
+// longest back-off, from failed.
+func (h *health) forget(now time.Time) {
+	last := h.swept.Load()
+	if now.UnixNano()-last < int64(h.max) || !h.swept.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	h.hops.Range(func(k, v any) bool {
+		st := v.(*hopState)
+		st.mu.Lock()
+		idle := !st.probing && now.Sub(st.downUntil) > h.max
+		st.mu.Unlock()
+		if idle && h.hops.CompareAndDelete(k, v) {
+			if _, was := h.downNow.LoadAndDelete(k); was {
+				h.c.m.hopsDown.Dec()
+			}
+		}
+		return true
+	})
 }
 
 // succeeded clears t: it answered.

@@ -376,3 +376,39 @@ func TestTimeoutWhileOverloadedMarksNothing(t *testing.T) {
 		t.Fatal("a transport error while overloaded did not mark the hop down")
 	}
 }
+
+// A hop no request names any more is forgotten once the longest back-off has passed since its
+// own ended: a partner naming ever new dead hops (in its Contacts) cannot grow the proxy's
+// memory without bound. A hop still being probed, or still in its back-off, is kept.
+func TestIdleDownHopsForgotten(t *testing.T) {
+	r := newRig(t, Config{HealthBackoff: time.Millisecond, HopTimeout: 2 * time.Second})
+	h := r.c.health // base 1 ms, longest back-off 16 ms
+	var idle []Target
+	for i := range 50 {
+		tg := Target{Side: transport.Internal, Proto: transport.UDP, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 5060)}
+		h.failed(&tg, "", "transport")
+		idle = append(idle, tg)
+	}
+	probed := Target{Side: transport.Internal, Proto: transport.UDP, Addr: netip.MustParseAddrPort("198.51.100.1:5060")}
+	h.failed(&probed, "", "transport")
+	stateOf(r.c, probed).mu.Lock()
+	stateOf(r.c, probed).probing = true
+	stateOf(r.c, probed).mu.Unlock()
+	if got := hopsDown(r.c); got != 51 {
+		t.Fatalf("%v hops down, want 51", got)
+	}
+	time.Sleep(50 * time.Millisecond) // past 1 ms + 16 ms, and past the last sweep's 16 ms
+	fresh := Target{Side: transport.Internal, Proto: transport.UDP, Addr: netip.MustParseAddrPort("203.0.113.1:5060")}
+	h.failed(&fresh, "", "transport")
+	for _, tg := range idle {
+		if stateOf(r.c, tg) != nil {
+			t.Fatalf("idle hop %s still kept", tg.Addr)
+		}
+	}
+	if stateOf(r.c, probed) == nil || stateOf(r.c, fresh) == nil {
+		t.Error("a hop being probed, or just failed, was forgotten")
+	}
+	if got := hopsDown(r.c); got != 2 {
+		t.Errorf("%v hops down, want 2 (the probed and the fresh)", got)
+	}
+}
