@@ -35,6 +35,32 @@ func (h *streamHop) target() Target {
 	return Target{Side: transport.Internal, Proto: transport.TCP, Addr: h.addr}
 }
 
+// streamRig is a rig whose transport also listens on internal TCP, and serves: a next hop can
+// answer on a connection of its own (back).
+func streamRig(t *testing.T) (r *rig, back netip.AddrPort) {
+	t.Helper()
+	r = newRig(t, Config{HopTimeout: 10 * time.Second, HealthBackoff: time.Minute, ViaHost: "127.0.0.1"})
+	back, err := r.tp.Listen(transport.Internal, transport.TCP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.tp.Serve()
+	return r, back
+}
+
+// answerOnItsOwn sends the next hop's response to fwd on a new connection to back, as sipp does.
+func answerOnItsOwn(t *testing.T, back netip.AddrPort, fwd *message.Msg, status int, reason string) {
+	t.Helper()
+	c, err := net.Dial("tcp4", back.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if _, err := c.Write(appendResponse(fwd, status, reason)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // request accepts the core's connection and reads one request from it.
 func (h *streamHop) request(t *testing.T) (net.Conn, *message.Msg) {
 	t.Helper()
@@ -77,12 +103,7 @@ func (h *streamHop) request(t *testing.T) (net.Conn, *message.Msg) {
 // Seen in the field: two sites and sipp, under load; the close was read first, the branch
 // failed over at once, the caller got 503 "no next hop answered" and the hop was marked down.
 func TestAnswerAfterTheRequestsConnectionClosed(t *testing.T) {
-	r := newRig(t, Config{HopTimeout: 10 * time.Second, HealthBackoff: time.Minute, ViaHost: "127.0.0.1"})
-	back, err := r.tp.Listen(transport.Internal, transport.TCP, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.tp.Serve()
+	r, back := streamRig(t)
 	caller, hop := newPeer(t), newStreamHop(t)
 	r.pol.forwardTo(hop.target())
 
@@ -91,14 +112,7 @@ func TestAnswerAfterTheRequestsConnectionClosed(t *testing.T) {
 	_ = conn.Close()
 	// The close reaches the core first: the answer comes later, on another connection.
 	waitConnLost(t, r.c)
-	other, err := net.Dial("tcp4", back.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if _, err := other.Write(appendResponse(fwd, 200, "OK")); err != nil {
-		t.Fatal(err)
-	}
+	answerOnItsOwn(t, back, fwd, 200, "OK")
 	caller.status(t, 200)
 	if r.c.health.known(&Target{Side: transport.Internal, Proto: transport.TCP, Addr: hop.addr}) {
 		t.Error("the next hop is marked down: it answered")
@@ -132,12 +146,7 @@ func TestCloseWithoutAnswerFailsOverSoon(t *testing.T) {
 // at Timer C.
 func TestRingingInviteAnsweredAfterItsConnectionClosed(t *testing.T) {
 	for _, answers := range []bool{true, false} {
-		r := newRig(t, Config{HopTimeout: 10 * time.Second, HealthBackoff: time.Minute, ViaHost: "127.0.0.1"})
-		back, err := r.tp.Listen(transport.Internal, transport.TCP, "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.tp.Serve()
+		r, back := streamRig(t)
 		caller, hop := newPeer(t), newStreamHop(t)
 		r.pol.forwardTo(hop.target())
 
@@ -160,14 +169,7 @@ func TestRingingInviteAnsweredAfterItsConnectionClosed(t *testing.T) {
 			}
 			continue
 		}
-		other, err := net.Dial("tcp4", back.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
-		if _, err := other.Write(appendResponse(fwd, 200, "OK")); err != nil {
-			t.Fatal(err)
-		}
+		answerOnItsOwn(t, back, fwd, 200, "OK")
 		caller.status(t, 200)
 	}
 }
