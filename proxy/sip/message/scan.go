@@ -64,12 +64,12 @@ func trimRight(b []byte, start, end int) int {
 	return end
 }
 
-// nextElement returns the end of the comma-separated element starting at i (the index of the
-// comma, or end): commas inside quoted strings and angle brackets do not count. ok is false for
-// an unbalanced quote or bracket.
 // elementStop marks the bytes nextElement must look at.
 var elementStop = [256]bool{'"': true, '<': true, '>': true, ',': true}
 
+// nextElement returns the end of the comma-separated element starting at i (the index of the
+// comma, or end): commas inside quoted strings and angle brackets do not count. ok is false for
+// an unbalanced quote or bracket.
 func nextElement(b []byte, i, end int) (int, bool) {
 	depth := 0
 	b = b[:end]
@@ -84,7 +84,7 @@ func nextElement(b []byte, i, end int) (int, bool) {
 		}
 		switch b[i] {
 		case '"':
-			j := skipQuoted(b[:end], i)
+			j := skipQuoted(b, i)
 			if j < 0 {
 				return end, false
 			}
